@@ -1,0 +1,310 @@
+//! The per-campaign fold of one campaign partition: each campaign's status
+//! and its counts of messages per status, segments and delivery outcomes.
+//!
+//! It takes two inputs, both keyed by campaign id: the campaign's own
+//! lifecycle events, and [`MessageUpdate`]s that the message folds publish
+//! whenever one of the campaign's messages changes status. An update carries
+//! the message's current status rather than a delta, so a repeated or late
+//! update never counts a message twice or moves it back.
+//!
+//! When a campaign completes: once a dispatch-finished event has said how
+//! many messages the platform dispatched, the campaign is Completed as soon
+//! as that many of its messages are sent or in a final status. The
+//! recipient count from started-sending is reported, never used to decide.
+
+use hashbrown::HashMap;
+
+use crate::event::{CampaignEvent, CampaignEventKind};
+use crate::key::MessageKey;
+use crate::reject::Reject;
+use crate::status::{CampaignStatus, MessageStatus};
+use crate::time::Timestamp;
+
+/// The current status of one of a campaign's messages, as its message fold
+/// reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageUpdate<'a> {
+    pub campaign_id: &'a str,
+    pub message_id: &'a str,
+    pub status: MessageStatus,
+    pub segments: u16,
+    /// When the message's status happened.
+    pub at: Timestamp,
+}
+
+/// A campaign's message counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CampaignCounts {
+    /// Messages in each status, indexed by [`MessageStatus::index`].
+    pub by_status: [u64; 11],
+    /// Segments of all the campaign's messages.
+    pub segments: u64,
+    /// Segments of the messages a carrier took (sent, delivered,
+    /// undelivered): what the campaign is charged for.
+    pub billable_segments: u64,
+}
+
+impl CampaignCounts {
+    pub fn messages(&self) -> u64 {
+        self.by_status.iter().sum()
+    }
+
+    pub fn count(&self, status: MessageStatus) -> u64 {
+        self.by_status[status.index()]
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.count(MessageStatus::Delivered)
+    }
+
+    /// Returns the messages that could not be sent or delivered: failed plus
+    /// undelivered.
+    pub fn failed(&self) -> u64 {
+        self.count(MessageStatus::Failed) + self.count(MessageStatus::Undelivered)
+    }
+
+    /// Returns the messages that are sent or in a final status.
+    pub fn settled(&self) -> u64 {
+        MessageStatus::ALL
+            .into_iter()
+            .filter(|status| status.is_settled())
+            .map(|status| self.count(status))
+            .sum()
+    }
+
+    /// Returns delivered messages over messages with a delivery outcome
+    /// (delivered, undelivered or failed), or `None` before the first one.
+    /// Canceled messages are left out: they were never meant to go out.
+    pub fn delivery_rate(&self) -> Option<f64> {
+        let outcomes = self.delivered() + self.failed();
+        (outcomes > 0).then(|| self.delivered() as f64 / outcomes as f64)
+    }
+}
+
+/// A status change of one campaign, with its counts at that moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignChange {
+    /// `None` when the campaign had no status yet.
+    pub previous: Option<CampaignStatus>,
+    pub status: CampaignStatus,
+    pub at: Timestamp,
+    pub counts: CampaignCounts,
+}
+
+/// A read-only view of one campaign's projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignProjection {
+    pub campaign_id: String,
+    /// `None` while only the campaign's messages have been seen.
+    pub status: Option<CampaignStatus>,
+    pub status_at: Option<Timestamp>,
+    pub account_id: Option<String>,
+    pub name: Option<String>,
+    pub send_at: Option<Timestamp>,
+    /// Recipients the campaign started sending to.
+    pub recipients: Option<u64>,
+    /// Messages the platform said it dispatched.
+    pub dispatched: Option<u64>,
+    pub counts: CampaignCounts,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MessageEntry {
+    status: MessageStatus,
+    segments: u16,
+}
+
+#[derive(Debug, Default)]
+struct CampaignState {
+    status: Option<CampaignStatus>,
+    status_at: Option<Timestamp>,
+    account_id: Option<String>,
+    name: Option<String>,
+    send_at: Option<Timestamp>,
+    recipients: Option<u64>,
+    dispatched: Option<u64>,
+    counts: CampaignCounts,
+    messages: HashMap<MessageKey, MessageEntry>,
+}
+
+impl CampaignState {
+    /// Moves the campaign to `status` if that is forward, returning the change.
+    fn advance(&mut self, status: CampaignStatus, at: Timestamp) -> Option<CampaignChange> {
+        let previous = self.status;
+        if previous.is_some_and(|current| current.is_final() || current >= status) {
+            return None;
+        }
+        self.status = Some(status);
+        self.status_at = Some(at);
+        Some(CampaignChange { previous, status, at, counts: self.counts })
+    }
+
+    /// Completes the campaign once it has dispatched everything and every
+    /// dispatched message is settled. Returns the change it made.
+    fn complete_if_done(&mut self, at: Timestamp) -> Option<CampaignChange> {
+        let dispatched = self.dispatched?;
+        if self.counts.settled() < dispatched {
+            return None;
+        }
+        self.advance(CampaignStatus::Completed, at)
+    }
+
+    fn record(&mut self, update: &MessageUpdate<'_>) -> bool {
+        let key = MessageKey::of(update.message_id);
+        let counts = &mut self.counts;
+        match self.messages.get_mut(&key) {
+            None => {
+                add(counts, update.status, update.segments);
+                self.messages.insert(key, MessageEntry { status: update.status, segments: update.segments });
+                true
+            }
+            Some(entry) => {
+                let segments = entry.segments.max(update.segments);
+                let status = entry.status.max(update.status);
+                if status == entry.status && segments == entry.segments {
+                    return false;
+                }
+                remove(counts, entry.status, entry.segments);
+                add(counts, status, segments);
+                *entry = MessageEntry { status, segments };
+                true
+            }
+        }
+    }
+}
+
+fn add(counts: &mut CampaignCounts, status: MessageStatus, segments: u16) {
+    counts.by_status[status.index()] += 1;
+    counts.segments += u64::from(segments);
+    if status.is_billable() {
+        counts.billable_segments += u64::from(segments);
+    }
+}
+
+fn remove(counts: &mut CampaignCounts, status: MessageStatus, segments: u16) {
+    counts.by_status[status.index()] -= 1;
+    counts.segments -= u64::from(segments);
+    if status.is_billable() {
+        counts.billable_segments -= u64::from(segments);
+    }
+}
+
+/// The campaign fold of one partition.
+#[derive(Debug, Default)]
+pub struct CampaignFold {
+    campaigns: HashMap<String, CampaignState>,
+}
+
+impl CampaignFold {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.campaigns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty()
+    }
+
+    /// Applies one campaign lifecycle event.
+    ///
+    /// Returns the status change it caused, or a [`Reject`] for a
+    /// cancellation of a Completed campaign.
+    pub fn apply(&mut self, event: &CampaignEvent) -> Result<Option<CampaignChange>, Reject> {
+        let at = event.occurred_at;
+        let campaign = self.campaigns.entry_ref(event.campaign_id.as_str()).or_default();
+        let change = match &event.kind {
+            CampaignEventKind::Created { account_id, name } => {
+                campaign.account_id = Some(account_id.clone());
+                campaign.name = Some(name.clone());
+                campaign.advance(CampaignStatus::Draft, at)
+            }
+            CampaignEventKind::Scheduled { send_at } => {
+                campaign.send_at = Some(*send_at);
+                campaign.advance(CampaignStatus::Scheduled, at)
+            }
+            CampaignEventKind::StartedSending { recipients } => {
+                campaign.recipients = Some(*recipients);
+                let started = campaign.advance(CampaignStatus::Sending, at);
+                merge(started, campaign.complete_if_done(at))
+            }
+            CampaignEventKind::Cancelled => {
+                if campaign.status == Some(CampaignStatus::Completed) {
+                    return Err(Reject::CampaignFinal {
+                        campaign_id: event.campaign_id.clone(),
+                        status: CampaignStatus::Completed.as_str(),
+                        event: event.kind.name(),
+                    });
+                }
+                campaign.advance(CampaignStatus::Cancelled, at)
+            }
+            CampaignEventKind::DispatchFinished { dispatched } => {
+                campaign.dispatched = Some(*dispatched);
+                let sending = campaign.advance(CampaignStatus::Sending, at);
+                merge(sending, campaign.complete_if_done(at))
+            }
+        };
+        Ok(change)
+    }
+
+    /// Records the current status of one of a campaign's messages.
+    ///
+    /// Returns the campaign's status change when the message completes it.
+    pub fn record(&mut self, update: &MessageUpdate<'_>) -> Option<CampaignChange> {
+        let campaign = self.campaigns.entry_ref(update.campaign_id).or_default();
+        if !campaign.record(update) {
+            return None;
+        }
+        campaign.complete_if_done(update.at)
+    }
+
+    /// Returns one campaign's projection, if the fold has seen it.
+    pub fn get(&self, campaign_id: &str) -> Option<CampaignProjection> {
+        let (id, state) = self.campaigns.get_key_value(campaign_id)?;
+        Some(project(id, state))
+    }
+
+    /// Returns every campaign's projection, in no particular order.
+    pub fn projections(&self) -> impl Iterator<Item = CampaignProjection> + '_ {
+        self.campaigns.iter().map(|(id, state)| project(id, state))
+    }
+
+    /// Returns the bytes the live state occupies on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.campaigns.allocation_size()
+            + self
+                .campaigns
+                .iter()
+                .map(|(id, state)| id.capacity() + state.messages.allocation_size())
+                .sum::<usize>()
+    }
+}
+
+/// Folds two consecutive changes of one event into one, so that a skipped
+/// status (Scheduled straight to Completed, say) is reported as one change.
+fn merge(first: Option<CampaignChange>, second: Option<CampaignChange>) -> Option<CampaignChange> {
+    match (first, second) {
+        (Some(first), Some(second)) => Some(CampaignChange { previous: first.previous, ..second }),
+        (first, None) => first,
+        (None, second) => second,
+    }
+}
+
+fn project(id: &str, state: &CampaignState) -> CampaignProjection {
+    CampaignProjection {
+        campaign_id: id.to_owned(),
+        status: state.status,
+        status_at: state.status_at,
+        account_id: state.account_id.clone(),
+        name: state.name.clone(),
+        send_at: state.send_at,
+        recipients: state.recipients,
+        dispatched: state.dispatched,
+        counts: state.counts,
+    }
+}
+
+#[cfg(test)]
+mod tests;

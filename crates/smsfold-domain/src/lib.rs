@@ -1,0 +1,24 @@
+//! The smsfold domain: message and campaign events, their statuses, and the
+//! folds that turn an unordered, duplicated event stream into projections.
+//!
+//! Nothing here does IO. The Kafka worker feeds decoded events in, one
+//! partition's fold at a time, and publishes what the folds return.
+
+pub mod campaign_fold;
+pub mod event;
+pub mod key;
+pub mod message_fold;
+pub mod reject;
+pub mod status;
+pub mod time;
+
+pub use campaign_fold::{CampaignChange, CampaignCounts, CampaignFold, CampaignProjection, MessageUpdate};
+pub use event::{
+    CampaignEvent, CampaignEventKind, Channel, MessageAttributes, MessageEvent, MessageEventKind,
+    ReceiptOutcome,
+};
+pub use key::MessageKey;
+pub use message_fold::{Applied, CampaignLink, MessageChange, MessageFold, MessageProjection};
+pub use reject::Reject;
+pub use status::{CampaignStatus, Direction, MessageStatus};
+pub use time::Timestamp;

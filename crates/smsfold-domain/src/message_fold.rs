@@ -1,0 +1,410 @@
+//! The per-message fold of one input partition: the live state of every
+//! message seen on it, and the status changes that events cause.
+//!
+//! Guarantees, for the events of one message in any order and with any
+//! repetition:
+//! - the projection ends in the same state (status, status time, error code,
+//!   campaign, segments, channel);
+//! - the changes it returns only ever move to a status of a higher rank, so a
+//!   late or repeated event never moves a message back or emits a change twice.
+//!
+//! The one input whose effect depends on timing is a campaign cancellation:
+//! it cancels the campaign's messages that are accepted, scheduled or queued
+//! when it is applied (and those that turn up later at one of those stages),
+//! and leaves a message that is already sending or beyond as it is.
+
+use hashbrown::HashMap;
+
+use crate::event::{Channel, MessageAttributes, MessageEvent};
+use crate::key::MessageKey;
+use crate::reject::Reject;
+use crate::status::{Direction, MessageStatus};
+use crate::time::Timestamp;
+
+/// The longest message id the fold stores, in bytes.
+pub const MAX_MESSAGE_ID_LEN: usize = u8::MAX as usize;
+
+const NO_CAMPAIGN: u32 = u32::MAX;
+const FLAG_MMS: u8 = 1;
+
+/// The live state of one message: 24 bytes, so 40 with its key.
+#[derive(Debug, Clone, Copy)]
+struct MessageState {
+    /// When the current status happened; the earliest time reported for it.
+    status_at: i64,
+    /// Index into the fold's campaign table, or `NO_CAMPAIGN`.
+    campaign: u32,
+    /// The error code reported with the current status, 0 for none.
+    error_code: u32,
+    /// Offset of the length-prefixed message id in the fold's id arena.
+    id_offset: u32,
+    segments: u16,
+    /// `MessageStatus` rank.
+    status: u8,
+    flags: u8,
+}
+
+impl MessageState {
+    fn status(&self) -> MessageStatus {
+        // Only `MessageStatus::rank` values are ever stored.
+        MessageStatus::from_rank(self.status).unwrap_or(MessageStatus::Accepted)
+    }
+}
+
+/// A status change of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageChange {
+    /// `None` when the message was not known before.
+    pub previous: Option<MessageStatus>,
+    pub status: MessageStatus,
+    /// When the new status happened.
+    pub at: Timestamp,
+    pub error_code: u32,
+}
+
+/// What a campaign's fold must hear about one of its messages: its current
+/// status and segment count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignLink {
+    /// Index into the fold's campaign table; see [`MessageFold::campaign_id`].
+    pub campaign: u32,
+    pub status: MessageStatus,
+    pub segments: u16,
+    pub at: Timestamp,
+}
+
+/// The result of applying one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The change the event itself caused.
+    pub change: Option<MessageChange>,
+    /// A cancellation that followed because the message turned out to belong
+    /// to a cancelled campaign while still cancelable.
+    pub canceled: Option<MessageChange>,
+    /// Set when the message's campaign has to be told its new state.
+    pub campaign: Option<CampaignLink>,
+}
+
+/// One message canceled by a campaign cancellation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanceledMessage {
+    pub message_id: String,
+    pub change: MessageChange,
+    pub campaign: CampaignLink,
+}
+
+/// A read-only view of one message's projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageProjection {
+    pub message_id: String,
+    pub status: MessageStatus,
+    pub status_at: Timestamp,
+    pub error_code: u32,
+    pub campaign_id: Option<String>,
+    pub segments: u16,
+    pub channel: Channel,
+}
+
+/// A campaign cancellation the fold has applied.
+#[derive(Debug, Clone)]
+struct Cancellation {
+    event_id: String,
+    at: Timestamp,
+}
+
+/// The message fold of one partition.
+#[derive(Debug, Default)]
+pub struct MessageFold {
+    messages: HashMap<MessageKey, MessageState>,
+    /// Every message id once, each prefixed with its length in one byte, so a
+    /// message costs its id's bytes plus one instead of a heap string.
+    ids: Vec<u8>,
+    campaign_ids: Vec<String>,
+    campaign_index: HashMap<String, u32>,
+    cancellations: HashMap<u32, Cancellation>,
+}
+
+impl MessageFold {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns the number of messages in the live state.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Returns the campaign id behind a [`CampaignLink::campaign`] index.
+    pub fn campaign_id(&self, campaign: u32) -> &str {
+        &self.campaign_ids[campaign as usize]
+    }
+
+    /// Returns the id of the cancellation event that cancels a campaign's
+    /// messages, if the campaign is cancelled.
+    pub fn cancellation_event_id(&self, campaign: u32) -> Option<&str> {
+        self.cancellations.get(&campaign).map(|c| c.event_id.as_str())
+    }
+
+    /// Returns the bytes the live state occupies on the heap: the message
+    /// table, the id arena and the campaign tables.
+    pub fn heap_bytes(&self) -> usize {
+        let campaign_strings: usize = self.campaign_ids.iter().map(|id| id.capacity() * 2).sum();
+        self.messages.allocation_size()
+            + self.ids.capacity()
+            + self.campaign_ids.capacity() * std::mem::size_of::<String>()
+            + self.campaign_index.allocation_size()
+            + campaign_strings
+            + self.cancellations.allocation_size()
+    }
+
+    /// Applies one message event.
+    ///
+    /// Returns the changes it caused, or a [`Reject`] when the event
+    /// contradicts what is known of the message; a rejected event changes
+    /// nothing.
+    pub fn apply(&mut self, event: &MessageEvent) -> Result<Applied, Reject> {
+        let status = event.kind.status();
+        let at = event.occurred_at.as_millis();
+        let error_code = event.kind.error_code();
+        let attributes = event.kind.attributes();
+        let key = MessageKey::of(&event.message_id);
+
+        let Some(state) = self.messages.get(&key).copied() else {
+            return self.insert(key, event, status, attributes);
+        };
+
+        // Check every contradiction before changing anything.
+        let current = state.status();
+        if current.direction() != status.direction() {
+            return Err(direction_conflict(&event.message_id, status, current));
+        }
+        let claimed_campaign = attributes.and_then(|a| a.campaign_id.as_deref());
+        if let (Some(claimed), true) = (claimed_campaign, state.campaign != NO_CAMPAIGN) {
+            let known = &self.campaign_ids[state.campaign as usize];
+            if known != claimed {
+                return Err(Reject::CampaignConflict {
+                    message_id: event.message_id.clone(),
+                    known: known.clone(),
+                    claimed: claimed.to_owned(),
+                });
+            }
+        }
+
+        let mut next = state;
+        let mut linked = false;
+        if let Some(attributes) = attributes {
+            if next.campaign == NO_CAMPAIGN {
+                if let Some(campaign_id) = &attributes.campaign_id {
+                    next.campaign = self.intern_campaign(campaign_id);
+                    linked = true;
+                }
+            }
+            next.segments = next.segments.max(attributes.segments);
+            if attributes.channel == Channel::Mms {
+                next.flags |= FLAG_MMS;
+            }
+        }
+
+        let mut applied = Applied::default();
+        if status.rank() > state.status {
+            next.status = status.rank();
+            next.status_at = at;
+            next.error_code = error_code;
+            applied.change = Some(MessageChange {
+                previous: Some(current),
+                status,
+                at: event.occurred_at,
+                error_code,
+            });
+        } else if status.rank() == state.status
+            && (at, error_code) < (state.status_at, state.error_code)
+        {
+            // The same status reported again with an earlier time: keep the
+            // earliest, so the result does not depend on arrival order.
+            next.status_at = at;
+            next.error_code = error_code;
+        }
+
+        applied.canceled = self.cancel_if_campaign_cancelled(&mut next);
+        let segments_grew = next.segments != state.segments;
+        let moved = applied.change.is_some() || applied.canceled.is_some();
+        if next.campaign != NO_CAMPAIGN && (moved || linked || segments_grew) {
+            applied.campaign = Some(link(&next));
+        }
+        self.messages.insert(key, next);
+        Ok(applied)
+    }
+
+    /// Applies a campaign cancellation: cancels the campaign's messages that
+    /// are still accepted, scheduled or queued, and every one that shows up
+    /// later at one of those stages. Applying it again changes nothing.
+    pub fn cancel_campaign(
+        &mut self,
+        campaign_id: &str,
+        event_id: &str,
+        at: Timestamp,
+    ) -> Vec<CanceledMessage> {
+        let campaign = self.intern_campaign(campaign_id);
+        if self.cancellations.contains_key(&campaign) {
+            return Vec::new();
+        }
+        self.cancellations.insert(campaign, Cancellation { event_id: event_id.to_owned(), at });
+
+        let mut canceled = Vec::new();
+        for state in self.messages.values_mut() {
+            if state.campaign != campaign || !state.status().is_cancelable() {
+                continue;
+            }
+            let previous = state.status();
+            cancel(state, at);
+            canceled.push(CanceledMessage {
+                message_id: read_id(&self.ids, state.id_offset).to_owned(),
+                change: MessageChange {
+                    previous: Some(previous),
+                    status: MessageStatus::Canceled,
+                    at,
+                    error_code: 0,
+                },
+                campaign: link(state),
+            });
+        }
+        canceled
+    }
+
+    /// Returns the projection of one message, if the fold has seen it.
+    pub fn get(&self, message_id: &str) -> Option<MessageProjection> {
+        let state = self.messages.get(&MessageKey::of(message_id))?;
+        Some(self.project(state))
+    }
+
+    /// Returns every message's projection, in no particular order.
+    pub fn projections(&self) -> impl Iterator<Item = MessageProjection> + '_ {
+        self.messages.values().map(|state| self.project(state))
+    }
+
+    fn insert(
+        &mut self,
+        key: MessageKey,
+        event: &MessageEvent,
+        status: MessageStatus,
+        attributes: Option<&MessageAttributes>,
+    ) -> Result<Applied, Reject> {
+        let id = event.message_id.as_bytes();
+        if id.len() > MAX_MESSAGE_ID_LEN {
+            return Err(Reject::MessageIdTooLong { len: id.len(), max: MAX_MESSAGE_ID_LEN });
+        }
+        // NOTE: the arena is addressed with u32 offsets, so one partition's
+        // fold holds at most 4 GiB of ids (about 100 million messages).
+        let Ok(id_offset) = u32::try_from(self.ids.len()) else {
+            return Err(Reject::MessageIdTooLong { len: id.len(), max: 0 });
+        };
+        self.ids.push(id.len() as u8);
+        self.ids.extend_from_slice(id);
+
+        let campaign = match attributes.and_then(|a| a.campaign_id.as_deref()) {
+            Some(campaign_id) => self.intern_campaign(campaign_id),
+            None => NO_CAMPAIGN,
+        };
+        let error_code = event.kind.error_code();
+        let mut state = MessageState {
+            status_at: event.occurred_at.as_millis(),
+            campaign,
+            error_code,
+            id_offset,
+            segments: attributes.map_or(0, |a| a.segments),
+            status: status.rank(),
+            flags: if attributes.is_some_and(|a| a.channel == Channel::Mms) { FLAG_MMS } else { 0 },
+        };
+
+        let mut applied = Applied {
+            change: Some(MessageChange { previous: None, status, at: event.occurred_at, error_code }),
+            ..Applied::default()
+        };
+        applied.canceled = self.cancel_if_campaign_cancelled(&mut state);
+        if state.campaign != NO_CAMPAIGN {
+            applied.campaign = Some(link(&state));
+        }
+        self.messages.insert(key, state);
+        Ok(applied)
+    }
+
+    fn cancel_if_campaign_cancelled(&self, state: &mut MessageState) -> Option<MessageChange> {
+        if state.campaign == NO_CAMPAIGN || !state.status().is_cancelable() {
+            return None;
+        }
+        let cancellation = self.cancellations.get(&state.campaign)?;
+        let previous = state.status();
+        cancel(state, cancellation.at);
+        Some(MessageChange {
+            previous: Some(previous),
+            status: MessageStatus::Canceled,
+            at: cancellation.at,
+            error_code: 0,
+        })
+    }
+
+    fn intern_campaign(&mut self, campaign_id: &str) -> u32 {
+        if let Some(&index) = self.campaign_index.get(campaign_id) {
+            return index;
+        }
+        let index = self.campaign_ids.len() as u32;
+        self.campaign_ids.push(campaign_id.to_owned());
+        self.campaign_index.insert(campaign_id.to_owned(), index);
+        index
+    }
+
+    fn project(&self, state: &MessageState) -> MessageProjection {
+        MessageProjection {
+            message_id: read_id(&self.ids, state.id_offset).to_owned(),
+            status: state.status(),
+            status_at: Timestamp::from_millis(state.status_at),
+            error_code: state.error_code,
+            campaign_id: (state.campaign != NO_CAMPAIGN)
+                .then(|| self.campaign_ids[state.campaign as usize].clone()),
+            segments: state.segments,
+            channel: if state.flags & FLAG_MMS != 0 { Channel::Mms } else { Channel::Sms },
+        }
+    }
+}
+
+fn cancel(state: &mut MessageState, at: Timestamp) {
+    state.status = MessageStatus::Canceled.rank();
+    state.status_at = at.as_millis();
+    state.error_code = 0;
+}
+
+fn link(state: &MessageState) -> CampaignLink {
+    CampaignLink {
+        campaign: state.campaign,
+        status: state.status(),
+        segments: state.segments,
+        at: Timestamp::from_millis(state.status_at),
+    }
+}
+
+fn read_id(ids: &[u8], offset: u32) -> &str {
+    let start = offset as usize + 1;
+    let len = ids[offset as usize] as usize;
+    // Ids enter the arena only from `&str`, so the slice is valid UTF-8.
+    std::str::from_utf8(&ids[start..start + len]).unwrap_or_default()
+}
+
+fn direction_conflict(message_id: &str, status: MessageStatus, current: MessageStatus) -> Reject {
+    let name = |direction| match direction {
+        Direction::Outbound => "outbound",
+        Direction::Inbound => "inbound",
+    };
+    Reject::DirectionConflict {
+        message_id: message_id.to_owned(),
+        status: status.as_str(),
+        event: name(status.direction()),
+        state: name(current.direction()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
