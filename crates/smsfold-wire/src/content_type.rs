@@ -1,0 +1,84 @@
+//! How a record says which format its value is in.
+
+use crate::error::DecodeError;
+
+/// The record header that names the value's format.
+pub const CONTENT_TYPE_HEADER: &str = "content-type";
+
+/// The two formats smsfold reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Protobuf,
+}
+
+impl Format {
+    /// Returns the media type written in the `content-type` header.
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Protobuf => "application/x-protobuf",
+        }
+    }
+
+    /// Reads a record's format from its `content-type` header value.
+    ///
+    /// Media type parameters (`; charset=utf-8`) are ignored and case does not
+    /// matter. Without a header, the value is JSON when its first byte that
+    /// is not whitespace is `{`, and protobuf otherwise: a smsfold protobuf
+    /// event never starts with `{` (0x7B would open a field-15 group, a wire
+    /// type the schemas do not use).
+    pub fn detect(header: Option<&[u8]>, value: &[u8]) -> Result<Format, DecodeError> {
+        let Some(header) = header else {
+            let first = value.iter().find(|byte| !byte.is_ascii_whitespace());
+            return Ok(if first == Some(&b'{') { Format::Json } else { Format::Protobuf });
+        };
+        let text = String::from_utf8_lossy(header);
+        let media_type = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match media_type.as_str() {
+            "application/json" => Ok(Format::Json),
+            "application/x-protobuf" | "application/protobuf" | "application/vnd.google.protobuf" => {
+                Ok(Format::Protobuf)
+            }
+            _ => Err(DecodeError::UnsupportedContentType(text.into_owned())),
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Format::Json),
+            "protobuf" => Ok(Format::Protobuf),
+            other => Err(format!("unknown format {other:?}; use json or protobuf")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_selects_format() {
+        let json = Format::detect(Some(b"application/json; charset=utf-8"), b"");
+        assert_eq!(json.unwrap(), Format::Json);
+        let proto = Format::detect(Some(b"Application/X-Protobuf"), b"{");
+        assert_eq!(proto.unwrap(), Format::Protobuf);
+    }
+
+    #[test]
+    fn unknown_header_is_rejected() {
+        let error = Format::detect(Some(b"text/csv"), b"{}").unwrap_err();
+        assert_eq!(error.reason(), "unsupported_content_type");
+    }
+
+    #[test]
+    fn missing_header_sniffs_value() {
+        assert_eq!(Format::detect(None, b"  {\"a\":1}").unwrap(), Format::Json);
+        assert_eq!(Format::detect(None, b"\x0a\x02e1").unwrap(), Format::Protobuf);
+        assert_eq!(Format::detect(None, b"").unwrap(), Format::Protobuf);
+    }
+}
