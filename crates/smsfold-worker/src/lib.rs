@@ -1,1 +1,21 @@
-//! placeholder
+//! The smsfold worker: reads message and campaign events from Kafka, folds
+//! them with `smsfold-domain`, and publishes status changes, internal records
+//! and dead letters. See `worker` for the delivery guarantee and `processor`
+//! for how records flow between topics.
+
+pub mod config;
+mod context;
+pub mod dead_letter;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod output;
+pub mod processor;
+pub mod projections;
+pub mod topics;
+pub mod worker;
+
+pub use config::{ConfigError, Topics, WorkerConfig};
+pub use error::WorkerError;
+pub use projections::Projections;
+pub use worker::Worker;

@@ -1,0 +1,200 @@
+//! The worker's settings, checked once at start-up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use smsfold_wire::Format;
+
+/// Topic names. Inputs belong to the platform; outputs and internal topics
+/// to smsfold, which creates them when they are missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Input: message events keyed by message id.
+    pub message_events: String,
+    /// Input: campaign events keyed by campaign id.
+    pub campaign_events: String,
+    /// Output: message status changes keyed by message id.
+    pub message_changes: String,
+    /// Output: campaign status changes keyed by campaign id.
+    pub campaign_changes: String,
+    /// Output: records that could not be decoded or applied.
+    pub dead_letter: String,
+    /// Internal: campaign events and message updates re-keyed by campaign id.
+    pub campaign_stage: String,
+    /// Internal: campaign cancellations, one copy per partition, for the
+    /// message stage. Has as many partitions as `message_events`.
+    pub message_commands: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            message_events: "message-events".to_owned(),
+            campaign_events: "campaign-events".to_owned(),
+            message_changes: "message-status-changes".to_owned(),
+            campaign_changes: "campaign-status-changes".to_owned(),
+            dead_letter: "smsfold-dead-letter".to_owned(),
+            campaign_stage: "smsfold-campaign-stage".to_owned(),
+            message_commands: "smsfold-message-commands".to_owned(),
+        }
+    }
+}
+
+impl Topics {
+    /// Names every topic with the setting that sets it.
+    pub fn named(&self) -> [(&'static str, &str); 7] {
+        [
+            ("topics.message_events", &self.message_events),
+            ("topics.campaign_events", &self.campaign_events),
+            ("topics.message_changes", &self.message_changes),
+            ("topics.campaign_changes", &self.campaign_changes),
+            ("topics.dead_letter", &self.dead_letter),
+            ("topics.campaign_stage", &self.campaign_stage),
+            ("topics.message_commands", &self.message_commands),
+        ]
+    }
+}
+
+/// Everything the worker needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Kafka bootstrap servers, `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// Consumer group id; instances with the same id share the partitions.
+    pub group_id: String,
+    pub topics: Topics,
+    /// Format of the status changes smsfold publishes.
+    pub output_format: Format,
+    /// Records whose value is larger are dead-lettered as `too_large`.
+    pub max_record_bytes: usize,
+    /// Records processed before their outputs are flushed and offsets committed.
+    pub batch_max_records: usize,
+    /// Longest time a batch stays open before it is committed.
+    pub batch_max_wait: Duration,
+    /// Partitions of the internal campaign stage topic when smsfold creates
+    /// it; `None` uses the partition count of the message events topic.
+    pub campaign_stage_partitions: Option<i32>,
+    /// Replication factor for topics smsfold creates.
+    pub replication_factor: i32,
+    /// Address of the HTTP server for `/metrics`, `/healthz`, `/readyz` and
+    /// the projection queries; `None` serves nothing.
+    pub http_addr: Option<SocketAddr>,
+    /// librdkafka properties passed to every client as they are (TLS, SASL,
+    /// timeouts); they override smsfold's own defaults.
+    pub kafka_properties: BTreeMap<String, String>,
+}
+
+impl WorkerConfig {
+    /// Builds a configuration with every default and the given broker.
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        WorkerConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            group_id: "smsfold".to_owned(),
+            topics: Topics::default(),
+            output_format: Format::Json,
+            max_record_bytes: 1024 * 1024,
+            batch_max_records: 5_000,
+            batch_max_wait: Duration::from_millis(100),
+            campaign_stage_partitions: None,
+            replication_factor: 1,
+            http_addr: None,
+            kafka_properties: BTreeMap::new(),
+        }
+    }
+
+    /// Checks the settings, naming the first invalid one and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(ConfigError::new("bootstrap_servers", "is empty; set it to host:port of a Kafka broker"));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(ConfigError::new("group_id", "is empty; set a consumer group id such as \"smsfold\""));
+        }
+        let named = self.topics.named();
+        for (setting, topic) in named {
+            validate_topic_name(setting, topic)?;
+        }
+        for (index, (setting, topic)) in named.iter().enumerate() {
+            if let Some((other, _)) = named[..index].iter().find(|(_, earlier)| earlier == topic) {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("names topic {topic:?}, which {other} uses too; give each topic its own name"),
+                ));
+            }
+        }
+        if self.max_record_bytes == 0 {
+            return Err(ConfigError::new("max_record_bytes", "is 0; set a positive size in bytes, e.g. 1048576"));
+        }
+        if self.batch_max_records == 0 {
+            return Err(ConfigError::new("batch_max_records", "is 0; set a positive number of records, e.g. 5000"));
+        }
+        if self.batch_max_wait.is_zero() {
+            return Err(ConfigError::new("batch_max_wait_ms", "is 0; set a positive time in milliseconds, e.g. 100"));
+        }
+        if self.campaign_stage_partitions.is_some_and(|n| n < 1) {
+            return Err(ConfigError::new("campaign_stage_partitions", "must be at least 1"));
+        }
+        if self.replication_factor < 1 {
+            return Err(ConfigError::new("replication_factor", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn validate_topic_name(setting: &'static str, topic: &str) -> Result<(), ConfigError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || topic == "." || topic == ".." || !topic.chars().all(legal) {
+        return Err(ConfigError::new(
+            setting,
+            format!("{topic:?} is not a valid Kafka topic name; use 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'"),
+        ));
+    }
+    Ok(())
+}
+
+/// An invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError { setting, problem: problem.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(WorkerConfig::new("127.0.0.1:9092").validate(), Ok(()));
+    }
+
+    #[test]
+    fn shared_topic_names_rejected() {
+        let mut config = WorkerConfig::new("127.0.0.1:9092");
+        config.topics.dead_letter = config.topics.message_events.clone();
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.setting, "topics.dead_letter");
+        assert!(error.problem.contains("topics.message_events"), "{}", error.problem);
+    }
+
+    #[test]
+    fn illegal_topic_name_rejected() {
+        let mut config = WorkerConfig::new("127.0.0.1:9092");
+        config.topics.message_changes = "changes/v1".to_owned();
+        assert_eq!(config.validate().unwrap_err().setting, "topics.message_changes");
+    }
+
+    #[test]
+    fn empty_bootstrap_rejected() {
+        let error = WorkerConfig::new(" ").validate().unwrap_err();
+        assert_eq!(error.setting, "bootstrap_servers");
+    }
+}

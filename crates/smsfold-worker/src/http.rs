@@ -1,0 +1,135 @@
+//! The worker's HTTP endpoints: `/metrics` for Prometheus, `/healthz`,
+//! `/readyz`, and read-only JSON views of the projections this instance
+//! holds (`/campaigns`, `/campaigns/{id}`, `/messages/{id}`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+use smsfold_domain::{CampaignProjection, MessageProjection, MessageStatus};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::error::WorkerError;
+use crate::projections::Projections;
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Option<PrometheusHandle>,
+    projections: Arc<Mutex<Projections>>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Binds `addr` and serves until `shutdown` turns true.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Option<PrometheusHandle>,
+    projections: Arc<Mutex<Projections>>,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
+    let state = AppState { metrics, projections, ready };
+    let app = Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .route("/campaigns", get(list_campaigns))
+        .route("/campaigns/{id}", get(show_campaign))
+        .route("/messages/{id}", get(show_message))
+        .with_state(state);
+    let listener = TcpListener::bind(addr).await.map_err(|error| WorkerError::Http { addr, error })?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .map_err(|error| WorkerError::Http { addr, error })
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    match state.metrics {
+        Some(handle) => handle.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process\n").into_response(),
+    }
+}
+
+async fn readiness(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no partitions assigned yet\n").into_response()
+    }
+}
+
+async fn list_campaigns(State(state): State<AppState>) -> Json<Value> {
+    let projections = state.projections.lock().unwrap_or_else(|e| e.into_inner());
+    let campaigns: Vec<Value> = projections.campaign_projections().iter().map(campaign_json).collect();
+    Json(json!({ "campaigns": campaigns }))
+}
+
+async fn show_campaign(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let projection = state.projections.lock().unwrap_or_else(|e| e.into_inner()).campaign(&id);
+    match projection {
+        Some(projection) => Json(campaign_json(&projection)).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("campaign {id:?} is not held by this instance\n")).into_response(),
+    }
+}
+
+async fn show_message(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let projection = state.projections.lock().unwrap_or_else(|e| e.into_inner()).message(&id);
+    match projection {
+        Some(projection) => Json(message_json(&projection)).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("message {id:?} is not held by this instance\n")).into_response(),
+    }
+}
+
+/// Renders a campaign projection as JSON; times are milliseconds since the
+/// Unix epoch.
+pub fn campaign_json(projection: &CampaignProjection) -> Value {
+    let counts = &projection.counts;
+    let by_status: serde_json::Map<String, Value> = MessageStatus::ALL
+        .into_iter()
+        .map(|status| (status.as_str().to_owned(), json!(counts.count(status))))
+        .collect();
+    json!({
+        "campaign_id": projection.campaign_id,
+        "status": projection.status.map(|s| s.as_str()),
+        "status_at_ms": projection.status_at.map(|t| t.as_millis()),
+        "account_id": projection.account_id,
+        "name": projection.name,
+        "send_at_ms": projection.send_at.map(|t| t.as_millis()),
+        "recipients": projection.recipients,
+        "dispatched": projection.dispatched,
+        "messages": counts.messages(),
+        "by_status": by_status,
+        "segments": counts.segments,
+        "billable_segments": counts.billable_segments,
+        "delivered": counts.delivered(),
+        "failed": counts.failed(),
+        "delivery_rate": counts.delivery_rate(),
+    })
+}
+
+/// Renders a message projection as JSON.
+pub fn message_json(projection: &MessageProjection) -> Value {
+    json!({
+        "message_id": projection.message_id,
+        "status": projection.status.as_str(),
+        "status_at_ms": projection.status_at.as_millis(),
+        "error_code": projection.error_code,
+        "campaign_id": projection.campaign_id,
+        "segments": projection.segments,
+        "channel": projection.channel.as_str(),
+    })
+}

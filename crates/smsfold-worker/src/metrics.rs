@@ -1,0 +1,87 @@
+//! The worker's Prometheus metrics: their names, labels and the one place
+//! that records each, so logs and metrics agree.
+//!
+//! Labels are of low cardinality: event kinds, statuses, reasons, topics and
+//! partition numbers, never a message or campaign id.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const EVENTS_CONSUMED: &str = "smsfold_events_consumed_total";
+pub const STATUS_CHANGES: &str = "smsfold_status_changes_total";
+pub const CAMPAIGNS: &str = "smsfold_campaigns";
+pub const LIVE_MESSAGES: &str = "smsfold_live_messages";
+pub const DECODE_FAILURES: &str = "smsfold_decode_failures_total";
+pub const DEAD_LETTERS: &str = "smsfold_dead_letters_total";
+pub const PROCESSING_LATENCY: &str = "smsfold_processing_latency_seconds";
+pub const EVENT_AGE: &str = "smsfold_event_age_seconds";
+pub const CONSUMER_LAG: &str = "smsfold_consumer_lag_records";
+pub const BATCHES: &str = "smsfold_batches_committed_total";
+pub const BUILD_INFO: &str = "smsfold_build_info";
+
+/// Buckets for the latency histograms, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Installs the Prometheus recorder for this process and returns the handle
+/// that renders `/metrics`.
+///
+/// A process has one global recorder: a second call returns an error, which
+/// callers running several workers in one process (tests) may ignore.
+pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|error| metrics_exporter_prometheus::BuildError::FailedToSetGlobalRecorder(error))?;
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+pub fn event_consumed(kind: &'static str) {
+    counter!(EVENTS_CONSUMED, "kind" => kind).increment(1);
+}
+
+pub fn message_status_changed(status: &'static str) {
+    counter!(STATUS_CHANGES, "entity" => "message", "status" => status).increment(1);
+}
+
+pub fn campaign_status_changed(status: &'static str) {
+    counter!(STATUS_CHANGES, "entity" => "campaign", "status" => status).increment(1);
+}
+
+pub fn campaigns_in_status(status: &'static str, count: usize) {
+    gauge!(CAMPAIGNS, "status" => status).set(count as f64);
+}
+
+pub fn live_messages(count: usize) {
+    gauge!(LIVE_MESSAGES).set(count as f64);
+}
+
+pub fn decode_failed(reason: &'static str) {
+    counter!(DECODE_FAILURES, "reason" => reason).increment(1);
+}
+
+pub fn dead_lettered(reason: &'static str) {
+    counter!(DEAD_LETTERS, "reason" => reason).increment(1);
+}
+
+/// Records one committed batch: the time from its first record being polled
+/// to its outputs being durable and its offsets committed.
+pub fn batch_committed(latency: Duration) {
+    counter!(BATCHES).increment(1);
+    histogram!(PROCESSING_LATENCY).record(latency.as_secs_f64());
+}
+
+/// Records the age of an event (now minus its event time) when it is applied.
+pub fn event_age(seconds: f64) {
+    histogram!(EVENT_AGE).record(seconds.max(0.0));
+}
+
+pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
+    gauge!(CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string()).set(lag as f64);
+}

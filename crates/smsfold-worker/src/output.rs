@@ -1,0 +1,36 @@
+//! The records one input record causes, gathered before they are sent.
+
+use rdkafka::message::OwnedHeaders;
+
+/// One record to publish.
+#[derive(Debug)]
+pub struct Output {
+    pub topic: String,
+    /// `None` lets the producer's murmur2 partitioner place the record by key,
+    /// as Java clients do.
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    /// `None` for a record with a null value (kept as is when dead-lettered).
+    pub payload: Option<Vec<u8>>,
+    pub headers: Option<OwnedHeaders>,
+}
+
+/// The outputs of the records processed since the last commit.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub records: Vec<Output>,
+}
+
+impl Outputs {
+    pub fn push(&mut self, output: Output) {
+        self.records.push(output);
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}

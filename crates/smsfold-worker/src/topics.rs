@@ -1,0 +1,100 @@
+//! Start-up checks of the topics: inputs must exist; outputs and internal
+//! topics are created when missing, with the partitions the flow needs.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use tracing::info;
+
+use crate::config::WorkerConfig;
+use crate::error::WorkerError;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Partition counts the worker runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub message_events: i32,
+    pub message_commands: i32,
+}
+
+/// Checks the input topics and creates the missing output and internal ones.
+pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Result<Layout, WorkerError> {
+    let admin: AdminClient<DefaultClientContext> = client_config.create().map_err(WorkerError::Kafka)?;
+    let topics = &config.topics;
+
+    let message_events = partitions(&admin, &topics.message_events)?.ok_or_else(|| missing_input("topics.message_events", &topics.message_events))?;
+    partitions(&admin, &topics.campaign_events)?.ok_or_else(|| missing_input("topics.campaign_events", &topics.campaign_events))?;
+
+    let stage_partitions = config.campaign_stage_partitions.unwrap_or(message_events);
+    let wanted = [
+        (topics.message_commands.as_str(), message_events),
+        (topics.campaign_stage.as_str(), stage_partitions),
+        (topics.message_changes.as_str(), message_events),
+        (topics.campaign_changes.as_str(), stage_partitions),
+        (topics.dead_letter.as_str(), message_events),
+    ];
+    let mut missing = Vec::new();
+    for (topic, count) in wanted {
+        if partitions(&admin, topic)?.is_none() {
+            missing.push(NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor)));
+        }
+    }
+    if !missing.is_empty() {
+        let results = admin.create_topics(&missing, &AdminOptions::new()).await.map_err(WorkerError::Kafka)?;
+        for result in results {
+            match result {
+                Ok(topic) => info!(topic, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(WorkerError::Topic(format!("could not create topic {topic:?}: {code}")));
+                }
+            }
+        }
+    }
+
+    // The message commands topic must match the message events topic
+    // partition for partition, or cancellations reach the wrong stage.
+    let message_commands = wait_for_partitions(&admin, &topics.message_commands).await?;
+    if message_commands != message_events {
+        return Err(WorkerError::Config(crate::config::ConfigError::new(
+            "topics.message_commands",
+            format!(
+                "topic {:?} has {message_commands} partitions but {:?} has {message_events}; \
+                 delete it so smsfold recreates it, or name a new topic",
+                topics.message_commands, topics.message_events
+            ),
+        )));
+    }
+    Ok(Layout { message_events, message_commands })
+}
+
+fn missing_input(setting: &'static str, topic: &str) -> WorkerError {
+    WorkerError::Config(crate::config::ConfigError::new(
+        setting,
+        format!("input topic {topic:?} does not exist; create it, or set {setting} to the platform's topic"),
+    ))
+}
+
+/// Returns a topic's partition count, or `None` when it does not exist.
+fn partitions(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<Option<i32>, WorkerError> {
+    let metadata = admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(WorkerError::Kafka)?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+    if found.error().is_some() || found.partitions().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(found.partitions().len() as i32))
+}
+
+async fn wait_for_partitions(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<i32, WorkerError> {
+    for _ in 0..50 {
+        if let Some(count) = partitions(admin, topic)? {
+            return Ok(count);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(WorkerError::Topic(format!("topic {topic:?} has no partitions 5 s after it was created")))
+}
