@@ -146,6 +146,9 @@ impl CampaignState {
         if self.counts.settled() < dispatched {
             return None;
         }
+        // A late update can carry an earlier time than the campaign's current
+        // status; completion never goes back in time.
+        let at = self.status_at.map_or(at, |current| current.max(at));
         self.advance(CampaignStatus::Completed, at)
     }
 
