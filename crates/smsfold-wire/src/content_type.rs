@@ -24,14 +24,14 @@ impl Format {
     /// Reads a record's format from its `content-type` header value.
     ///
     /// Media type parameters (`; charset=utf-8`) are ignored and case does not
-    /// matter. Without a header, the value is JSON when its first byte that
-    /// is not whitespace is `{`, and protobuf otherwise: a smsfold protobuf
-    /// event never starts with `{` (0x7B would open a field-15 group, a wire
-    /// type the schemas do not use).
+    /// matter. Without a header, the value is JSON when its very first byte
+    /// is `{`, and protobuf otherwise. A smsfold protobuf event never starts
+    /// with `{` (0x7B would open a field-15 group, a wire type the schemas do
+    /// not use). Leading whitespace is not skipped, because 0x0A, a newline,
+    /// is also the tag of protobuf field 1.
     pub fn detect(header: Option<&[u8]>, value: &[u8]) -> Result<Format, DecodeError> {
         let Some(header) = header else {
-            let first = value.iter().find(|byte| !byte.is_ascii_whitespace());
-            return Ok(if first == Some(&b'{') { Format::Json } else { Format::Protobuf });
+            return Ok(if value.first() == Some(&b'{') { Format::Json } else { Format::Protobuf });
         };
         let text = String::from_utf8_lossy(header);
         let media_type = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn missing_header_sniffs_value() {
-        assert_eq!(Format::detect(None, b"  {\"a\":1}").unwrap(), Format::Json);
+        assert_eq!(Format::detect(None, b"{\"a\":1}").unwrap(), Format::Json);
+        assert_eq!(Format::detect(None, b"\x0a{").unwrap(), Format::Protobuf);
         assert_eq!(Format::detect(None, b"\x0a\x02e1").unwrap(), Format::Protobuf);
         assert_eq!(Format::detect(None, b"").unwrap(), Format::Protobuf);
     }

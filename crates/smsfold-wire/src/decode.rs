@@ -157,7 +157,9 @@ fn message_from_json(event: JsonMessageEvent) -> Result<MessageEvent, DecodeErro
         },
         "queued" => MessageEventKind::Queued,
         "sending" => MessageEventKind::Sending,
-        "sent" => MessageEventKind::Sent { carrier_message_id: event.carrier_message_id.clone() },
+        "sent" => MessageEventKind::Sent {
+            carrier_message_id: event.carrier_message_id.clone().filter(|id| !id.is_empty()),
+        },
         "failed" => MessageEventKind::Failed { error_code: event.error_code.unwrap_or(0) },
         "delivery_receipt" => MessageEventKind::DeliveryReceipt {
             outcome: match event.outcome.as_deref() {

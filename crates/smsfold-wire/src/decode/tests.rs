@@ -262,7 +262,6 @@ fn sent_without_carrier_id_decodes() {
 }
 
 #[test]
-#[ignore = "wire bug: JSON carrier_message_id \"\" decodes to Some(\"\"), protobuf to None"]
 fn sent_with_empty_carrier_id_decodes() {
     let sent = proto::MessageSent { carrier_message_id: String::new() };
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
