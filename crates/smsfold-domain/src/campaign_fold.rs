@@ -7,8 +7,8 @@
 //! the message's current status rather than a delta, so a repeated or late
 //! update never counts a message twice or moves it back.
 //!
-//! When a campaign completes: once a dispatch-finished event has said how
-//! many messages the platform dispatched, the campaign is Completed as soon
+//! When a campaign completes: a dispatch-finished event gives the number of
+//! messages the platform dispatched, and the campaign is Completed as soon
 //! as that many of its messages are sent or in a final status. The
 //! recipient count from started-sending is reported, never used to decide.
 
@@ -103,7 +103,7 @@ pub struct CampaignProjection {
     pub send_at: Option<Timestamp>,
     /// Recipients the campaign started sending to.
     pub recipients: Option<u64>,
-    /// Messages the platform said it dispatched.
+    /// Messages dispatched, from the dispatch-finished event.
     pub dispatched: Option<u64>,
     pub counts: CampaignCounts,
 }

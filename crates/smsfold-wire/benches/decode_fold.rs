@@ -225,16 +225,16 @@ fn main() {
     drop(large);
 
     let mut group = criterion.benchmark_group("decode_fold");
-    configure(&mut group, 8);
+    configure(&mut group, 4);
     bench_decode_fold(&mut group, "protobuf/100k_messages", Format::Protobuf, &small_proto);
-    configure(&mut group, 50);
+    configure(&mut group, 16);
     bench_decode_fold(&mut group, "protobuf/1m_messages", Format::Protobuf, &large_proto);
-    configure(&mut group, 15);
+    configure(&mut group, 6);
     bench_decode_fold(&mut group, "json/100k_messages", Format::Json, &small_json);
     group.finish();
 
     let mut group = criterion.benchmark_group("decode_only");
-    configure(&mut group, 5);
+    configure(&mut group, 3);
     group.throughput(Throughput::Elements(small_proto.bounds.len() as u64));
     group.bench_function("protobuf/100k_messages", |bencher| {
         bencher.iter(|| {

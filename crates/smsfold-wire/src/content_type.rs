@@ -1,4 +1,4 @@
-//! How a record says which format its value is in.
+//! The `content-type` header that names a record value's format.
 
 use crate::error::DecodeError;
 

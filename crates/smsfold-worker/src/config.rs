@@ -70,7 +70,7 @@ pub struct WorkerConfig {
     pub max_record_bytes: usize,
     /// Records processed before their outputs are flushed and offsets committed.
     pub batch_max_records: usize,
-    /// Longest time a batch stays open before it is committed.
+    /// Maximum time a batch stays open before it is committed.
     pub batch_max_wait: Duration,
     /// Partitions of the internal campaign stage topic when smsfold creates
     /// it; `None` uses the partition count of the message events topic.

@@ -52,7 +52,7 @@ pub struct RunArgs {
     /// Records per batch; a batch's outputs are flushed and its offsets committed together.
     #[arg(long, env = "SMSFOLD_BATCH_MAX_RECORDS", default_value_t = 5000)]
     pub batch_max_records: usize,
-    /// Longest time a batch stays open, in milliseconds.
+    /// Maximum time a batch stays open, in milliseconds.
     #[arg(long, env = "SMSFOLD_BATCH_MAX_WAIT_MS", default_value_t = 100)]
     pub batch_max_wait_ms: u64,
     /// Partitions of the internal campaign stage topic when smsfold creates it

@@ -1,10 +1,10 @@
 //! `smsfold demo`: one small campaign, end to end, with nothing to set up.
 //!
-//! It starts the worker on an in-process librdkafka mock cluster (or on the
-//! cluster given with --bootstrap-servers, under fresh topic names), sends a
+//! It starts the worker on an in-process librdkafka mock cluster, or on the
+//! cluster given with --bootstrap-servers under fresh topic names. It sends a
 //! campaign of eight messages whose receipts arrive late, repeated and out of
-//! order, plus one inbound message and one undecodable record, then prints
-//! every status change and dead letter the worker publishes and the
+//! order, one inbound message and one undecodable record. Then it prints
+//! every status change and dead letter the worker publishes, and the
 //! campaign's summary.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,7 +76,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     printed?;
 
     let projection = projections.lock().unwrap_or_else(|e| e.into_inner()).campaign(CAMPAIGN);
-    let Some(projection) = projection else { bail!("the worker holds no projection of campaign {CAMPAIGN}") };
+    let Some(projection) = projection else { bail!("campaign {CAMPAIGN} not found in the worker's projections") };
     println!("\ncampaign summary");
     println!("{}", serde_json::to_string_pretty(&smsfold_worker::http::campaign_json(&projection))?);
     Ok(())
@@ -109,7 +109,7 @@ async fn create_topics(bootstrap: &str, topics: &Topics) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's input records, in the order they are sent.
+/// Builds the demo's input records, in the order they are sent.
 fn script(topics: &Topics, now: i64) -> Vec<(&str, String, String)> {
     let minute = 60_000;
     let mut records = Vec::new();
