@@ -4,10 +4,10 @@
 #
 # Usage: scripts/kafka-broker.sh [start|stop|restart|status|reset|topics ARGS...]
 #   start    fetch the jars once, format storage once, start the broker and
-#            wait until it answers; returns at once if it is already up
+#            wait until it responds (returns at once if it is already up)
 #   stop     stop the broker (SIGTERM, then SIGKILL after a grace period)
 #   restart  stop, then start with the same data
-#   status   exit 0 if the broker is running and answering, 1 otherwise
+#   status   exit 0 if the broker is running and responding, 1 otherwise
 #   reset    stop the broker and delete its data (the jars stay)
 #   topics   run kafka-topics (org.apache.kafka.tools.TopicCommand) against
 #            the broker, e.g. `topics --create --topic t --partitions 4`
@@ -160,8 +160,8 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-# Fewer partitions than the default 50 so that the first consumer group and
-# the first transactional producer do not wait for 50 partitions to be created.
+# 8 partitions instead of the default 50, so the first consumer group and the
+# first transactional producer wait for fewer partitions to be created.
 offsets.topic.num.partitions=8
 transaction.state.log.num.partitions=8
 
@@ -227,7 +227,7 @@ port_open() {
 
 # Returns 0 when the broker serves a metadata request: kafka-topics --list
 # needs a working listener and a controller quorum.
-broker_answers() {
+broker_responds() {
     run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
         --command-config "$admin_config" --list >/dev/null 2>&1
 }
@@ -242,7 +242,7 @@ print_log_tail() {
     done
 }
 
-# Polls until the broker with the given pid answers, for at most
+# Polls until the broker with the given pid responds, for at most
 # $start_timeout seconds. Exits with an error if the JVM dies or time runs out.
 wait_until_ready() {
     local pid=$1
@@ -253,12 +253,12 @@ wait_until_ready() {
             print_log_tail
             die "the broker JVM (pid $pid) exited during startup"
         fi
-        if port_open "$port" && broker_answers; then
+        if port_open "$port" && broker_responds; then
             return 0
         fi
         if ((SECONDS >= deadline)); then
             print_log_tail
-            die "timed out after $start_timeout s waiting for the broker (pid $pid) to answer on $bootstrap; it is left running, so run '$0 stop' to end it or '$0 start' to wait again"
+            die "timed out after $start_timeout s waiting for the broker (pid $pid) to respond on $bootstrap; it is left running, so run '$0 stop' to end it or '$0 start' to wait again"
         fi
         sleep 1
     done
@@ -270,13 +270,13 @@ start_broker() {
 
     local pid
     pid=$(broker_pid)
-    if [[ -n $pid ]] && port_open "$port" && broker_answers; then
+    if [[ -n $pid ]] && port_open "$port" && broker_responds; then
         echo "kafka $(kafka_version) already running on $bootstrap (pid $pid)"
         return 0
     fi
     if [[ -n $pid ]]; then
         # An earlier start timed out or this one came in during startup.
-        log "broker pid $pid is running but not answering yet; waiting for it"
+        log "broker pid $pid is running but does not respond yet, waiting for it"
         wait_until_ready "$pid"
         echo "kafka $(kafka_version) ready on $bootstrap (pid $pid, state in $kafka_home)"
         return 0
@@ -345,11 +345,11 @@ status_broker() {
         echo "kafka broker not running (state in $kafka_home)"
         return 1
     fi
-    if port_open "$port" && broker_answers; then
+    if port_open "$port" && broker_responds; then
         echo "kafka $(kafka_version) running on $bootstrap (pid $pid)"
         return 0
     fi
-    echo "kafka broker pid $pid is running but does not answer on $bootstrap"
+    echo "kafka broker pid $pid is running but does not respond on $bootstrap"
     return 1
 }
 
