@@ -12,7 +12,7 @@ use tracing::info;
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
 
-const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Partition counts the worker runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,11 @@ fn missing_input(setting: &'static str, topic: &str) -> WorkerError {
 
 /// Returns a topic's partition count, or `None` when it does not exist.
 fn partitions(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<Option<i32>, WorkerError> {
-    let metadata = admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(WorkerError::Kafka)?;
+    let metadata = admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(|error| {
+        WorkerError::Topic(format!(
+            "could not read the metadata of topic {topic:?}: {error}; check that bootstrap_servers names a running broker"
+        ))
+    })?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
     if found.error().is_some() || found.partitions().is_empty() {
         return Ok(None);
