@@ -21,7 +21,7 @@ use smsfold_domain::{CampaignFold, MessageFold};
 
 use workload::{Config, Workload};
 
-fn bench_message_fold(criterion: &mut Criterion, workloads: &[(&str, Workload)]) {
+fn bench_message_fold(criterion: &mut Criterion, workloads: &[(String, Workload)]) {
     let mut group = criterion.benchmark_group("message_fold");
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
@@ -32,17 +32,20 @@ fn bench_message_fold(criterion: &mut Criterion, workloads: &[(&str, Workload)])
         let seconds = if workload.events.len() > 1_000_000 { 8 } else { 4 };
         group.measurement_time(Duration::from_secs(seconds));
         group.throughput(Throughput::Elements(workload.events.len() as u64));
-        group.bench_function(format!("apply/{name}"), |bencher| {
-            bencher.iter_batched(
-                MessageFold::new,
-                |mut fold| {
-                    for event in &workload.events {
-                        let _ = black_box(fold.apply(black_box(event)));
-                    }
-                    fold
-                },
-                BatchSize::PerIteration,
-            );
+        let id = format!("apply/{name}");
+        workload::with_cpu_wait(&format!("message_fold/{id}"), || {
+            group.bench_function(&id, |bencher| {
+                bencher.iter_batched(
+                    MessageFold::new,
+                    |mut fold| {
+                        for event in &workload.events {
+                            let _ = black_box(fold.apply(black_box(event)));
+                        }
+                        fold
+                    },
+                    BatchSize::PerIteration,
+                );
+            });
         });
     }
     group.finish();
@@ -51,10 +54,8 @@ fn bench_message_fold(criterion: &mut Criterion, workloads: &[(&str, Workload)])
 fn bench_campaign_fold(criterion: &mut Criterion, name: &str, workload: &Workload) {
     let (updates, message_fold) = workload::campaign_updates(workload);
     println!("campaign_fold/record/{name}: {} campaign updates", updates.len());
-    let updates: Vec<_> = updates
-        .iter()
-        .map(|record| workload::message_update(workload, &message_fold, record))
-        .collect();
+    let updates: Vec<_> =
+        updates.iter().map(|record| workload::message_update(workload, &message_fold, record)).collect();
     let started_fold = || {
         let mut fold = CampaignFold::new();
         for event in &workload.campaign_events {
@@ -69,17 +70,20 @@ fn bench_campaign_fold(criterion: &mut Criterion, name: &str, workload: &Workloa
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(updates.len() as u64));
-    group.bench_function(format!("record/{name}"), |bencher| {
-        bencher.iter_batched(
-            started_fold,
-            |mut fold| {
-                for update in &updates {
-                    black_box(fold.record(black_box(update)));
-                }
-                fold
-            },
-            BatchSize::PerIteration,
-        );
+    let id = format!("record/{name}");
+    workload::with_cpu_wait(&format!("campaign_fold/{id}"), || {
+        group.bench_function(&id, |bencher| {
+            bencher.iter_batched(
+                started_fold,
+                |mut fold| {
+                    for update in &updates {
+                        black_box(fold.record(black_box(update)));
+                    }
+                    fold
+                },
+                BatchSize::PerIteration,
+            );
+        });
     });
     group.finish();
 }
@@ -88,10 +92,11 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
 
     let mut workloads = Vec::new();
-    for (name, messages) in [("100k_messages", 100_000), ("1m_messages", 1_000_000)] {
+    for messages in workload::message_counts(&[100_000, 1_000_000]) {
+        let name = workload::size_name(messages);
         let config = Config::traffic(messages);
         let workload = workload::generate(&config);
-        workload::describe(name, &config, &workload);
+        workload::describe(&name, &config, &workload);
         // Panics if the fold rejects a generated event.
         let (_, fold) = workload::campaign_updates(&workload);
         assert_eq!(fold.len(), messages, "the fold tracks every generated message");

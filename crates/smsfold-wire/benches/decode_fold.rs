@@ -2,7 +2,7 @@
 //!
 //! Uses the same generated traffic as the domain crate's `fold` benchmark,
 //! encoded once, before timing, into one contiguous buffer of record values
-//! (as a consumer's fetch buffer holds them):
+//! (as a consumer's fetch buffer contains them):
 //! - `decode_fold/protobuf`: `decode_message_event(Format::Protobuf, …)`
 //!   and then `MessageFold::apply`, for 100k and for 1M messages;
 //! - `decode_fold/json`: the same from JSON values, for 100k messages;
@@ -43,7 +43,9 @@ impl Records {
         for event in events {
             let start = records.bytes.len();
             match format {
-                Format::Protobuf => to_proto(event).encode(&mut records.bytes).expect("a Vec grows as needed"),
+                Format::Protobuf => {
+                    to_proto(event).encode(&mut records.bytes).expect("a Vec grows as needed")
+                }
                 Format::Json => {
                     serde_json::to_writer(&mut records.bytes, &to_json(event)).expect("a Vec grows as needed")
                 }
@@ -75,7 +77,10 @@ impl Records {
 
 fn proto_time(at: Timestamp) -> prost_types::Timestamp {
     let millis = at.as_millis();
-    prost_types::Timestamp { seconds: millis.div_euclid(1000), nanos: (millis.rem_euclid(1000) * 1_000_000) as i32 }
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
 }
 
 fn proto_channel(channel: Channel) -> i32 {
@@ -92,7 +97,8 @@ fn proto_outcome(outcome: ReceiptOutcome) -> i32 {
     }
 }
 
-/// Encodes the event kinds the workload generates; it generates no others.
+/// Encodes an event as protobuf. Only the kinds the workload generates are
+/// covered, and others panic.
 fn to_proto(event: &MessageEvent) -> proto::MessageEvent {
     let kind = match &event.kind {
         MessageEventKind::Accepted { attributes, send_at } => Kind::Accepted(proto::MessageAccepted {
@@ -109,7 +115,9 @@ fn to_proto(event: &MessageEvent) -> proto::MessageEvent {
         MessageEventKind::Sent { carrier_message_id } => Kind::Sent(proto::MessageSent {
             carrier_message_id: carrier_message_id.clone().unwrap_or_default(),
         }),
-        MessageEventKind::Failed { error_code } => Kind::Failed(proto::MessageFailed { error_code: *error_code }),
+        MessageEventKind::Failed { error_code } => {
+            Kind::Failed(proto::MessageFailed { error_code: *error_code })
+        }
         MessageEventKind::DeliveryReceipt { outcome, error_code, done_at } => {
             Kind::DeliveryReceipt(proto::DeliveryReceipt {
                 outcome: proto_outcome(*outcome),
@@ -134,7 +142,8 @@ fn rfc3339(at: Timestamp) -> String {
     time.format(&Rfc3339).expect("a UTC time formats as RFC 3339")
 }
 
-/// Encodes the event kinds the workload generates as flat JSON objects.
+/// Encodes an event as a flat JSON object. Only the kinds the workload
+/// generates are covered, and others panic.
 fn to_json(event: &MessageEvent) -> serde_json::Value {
     let mut value = json!({
         "event_id": event.event_id,
@@ -185,62 +194,78 @@ fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, s
     group.measurement_time(Duration::from_secs(seconds));
 }
 
-fn bench_decode_fold(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, id: &str, format: Format, records: &Records) {
+fn bench_decode_fold(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    format: Format,
+    records: &Records,
+) {
     group.throughput(Throughput::Elements(records.bounds.len() as u64));
-    group.bench_function(id, |bencher| {
-        bencher.iter_batched(
-            MessageFold::new,
-            |mut fold| {
-                for value in records.iter() {
-                    let event = decode_message_event(format, black_box(value)).expect("checked before timing");
-                    let _ = black_box(fold.apply(&event));
-                }
-                fold
-            },
-            BatchSize::PerIteration,
-        );
+    workload::with_cpu_wait(&format!("decode_fold/{id}"), || {
+        group.bench_function(id, |bencher| {
+            bencher.iter_batched(
+                MessageFold::new,
+                |mut fold| {
+                    for value in records.iter() {
+                        let event =
+                            decode_message_event(format, black_box(value)).expect("checked before timing");
+                        let _ = black_box(fold.apply(&event));
+                    }
+                    fold
+                },
+                BatchSize::PerIteration,
+            );
+        });
     });
 }
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
+    let counts = workload::message_counts(&[100_000, 1_000_000]);
+    let (small_name, large_name) = (workload::size_name(counts[0]), workload::size_name(counts[1]));
 
-    let config = Config::traffic(100_000);
+    let config = Config::traffic(counts[0]);
     let small = workload::generate(&config);
-    workload::describe("100k_messages", &config, &small);
+    workload::describe(&small_name, &config, &small);
     let small_proto = Records::encode(&small.events, Format::Protobuf);
     small_proto.check_round_trip(Format::Protobuf, &small.events);
-    small_proto.describe("100k_messages", Format::Protobuf);
+    small_proto.describe(&small_name, Format::Protobuf);
     let small_json = Records::encode(&small.events, Format::Json);
     small_json.check_round_trip(Format::Json, &small.events);
-    small_json.describe("100k_messages", Format::Json);
+    small_json.describe(&small_name, Format::Json);
     drop(small);
 
-    let config = Config::traffic(1_000_000);
+    let config = Config::traffic(counts[1]);
     let large = workload::generate(&config);
-    workload::describe("1m_messages", &config, &large);
+    workload::describe(&large_name, &config, &large);
     let large_proto = Records::encode(&large.events, Format::Protobuf);
     large_proto.check_round_trip(Format::Protobuf, &large.events);
-    large_proto.describe("1m_messages", Format::Protobuf);
+    large_proto.describe(&large_name, Format::Protobuf);
     drop(large);
 
     let mut group = criterion.benchmark_group("decode_fold");
     configure(&mut group, 4);
-    bench_decode_fold(&mut group, "protobuf/100k_messages", Format::Protobuf, &small_proto);
+    bench_decode_fold(&mut group, &format!("protobuf/{small_name}"), Format::Protobuf, &small_proto);
     configure(&mut group, 16);
-    bench_decode_fold(&mut group, "protobuf/1m_messages", Format::Protobuf, &large_proto);
+    bench_decode_fold(&mut group, &format!("protobuf/{large_name}"), Format::Protobuf, &large_proto);
     configure(&mut group, 6);
-    bench_decode_fold(&mut group, "json/100k_messages", Format::Json, &small_json);
+    bench_decode_fold(&mut group, &format!("json/{small_name}"), Format::Json, &small_json);
     group.finish();
 
     let mut group = criterion.benchmark_group("decode_only");
     configure(&mut group, 3);
     group.throughput(Throughput::Elements(small_proto.bounds.len() as u64));
-    group.bench_function("protobuf/100k_messages", |bencher| {
-        bencher.iter(|| {
-            for value in small_proto.iter() {
-                black_box(decode_message_event(Format::Protobuf, black_box(value)).expect("checked before timing"));
-            }
+    let id = format!("protobuf/{small_name}");
+    workload::with_cpu_wait(&format!("decode_only/{id}"), || {
+        group.bench_function(&id, |bencher| {
+            bencher.iter(|| {
+                for value in small_proto.iter() {
+                    black_box(
+                        decode_message_event(Format::Protobuf, black_box(value))
+                            .expect("checked before timing"),
+                    );
+                }
+            });
         });
     });
     group.finish();

@@ -75,7 +75,8 @@ pub struct Config {
     pub duplicate_per_mille: u64,
     /// Sent events that arrive 30 s late, after their receipt, per mille.
     pub late_sent_per_mille: u64,
-    /// Each event may swap places with one up to this many positions later.
+    /// Each event may swap places with one up to `reorder_window - 1`
+    /// positions later.
     pub reorder_window: usize,
     /// Stops each message at a random stage of its lifecycle, so that the
     /// messages end at a mix of statuses instead of mostly final ones.
@@ -101,8 +102,8 @@ impl Config {
 pub struct Workload {
     pub events: Vec<MessageEvent>,
     /// Campaign events that create each campaign, start it sending and
-    /// finish its dispatch, so the campaign fold checks completion on every
-    /// message update.
+    /// finish its dispatch, so the campaign fold checks for completion on
+    /// every message update that changes its counts.
     pub campaign_events: Vec<CampaignEvent>,
     pub campaign_ids: Vec<String>,
     /// Events that are redelivered copies of another event.
@@ -113,7 +114,7 @@ pub struct Workload {
 /// generated traffic starts.
 const START_MILLIS: i64 = 1_767_603_600_000;
 
-/// The last stage a message reaches, with where it stops in `in_flight` mode.
+/// A point in a message's lifecycle where an in-flight message may stop.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     Accepted,
@@ -136,7 +137,8 @@ pub fn generate(config: &Config) -> Workload {
     // Campaigns start within the first hour.
     let starts: Vec<i64> = (0..config.campaigns).map(|_| rng.below(3_600_000) as i64).collect();
 
-    // (arrival time in ms, event); the arrival time only orders the events.
+    // Pairs of arrival time in ms and event. The arrival time only decides
+    // the order.
     let mut arrivals: Vec<(i64, MessageEvent)> = Vec::with_capacity(config.messages * 5);
     let mut duplicates = 0;
     let mut per_campaign = vec![0u64; config.campaigns];
@@ -215,9 +217,9 @@ fn pick_stage(rng: &mut Rng) -> Stage {
     }
 }
 
-/// Returns one message's events up to `last_stage`, with their event times:
-/// 90% end delivered, 7% undelivered and 3% failed instead of sent; 30%
-/// report sending.
+/// Returns one message's events up to `last_stage`, with their event times.
+/// Of the messages that run to the end, 90% end delivered, 7% undelivered
+/// and 3% failed instead of sent. 30% report sending.
 fn lifecycle(
     rng: &mut Rng,
     accepted_at: i64,
@@ -276,7 +278,8 @@ fn lifecycle(
 }
 
 /// Swaps each event with one at most `window - 1` positions later, so events
-/// arrive out of order only locally, as they do across a topic's partitions.
+/// arrive out of order only locally, as when several producers publish the
+/// events of one message.
 fn shuffle_within_window<T>(rng: &mut Rng, items: &mut [T], window: usize) {
     if window < 2 {
         return;
@@ -334,8 +337,8 @@ pub struct UpdateRecord {
 }
 
 /// Folds the workload's events and returns every campaign update the message
-/// fold emits, in order, with the fold. Panics if the fold rejects an event:
-/// generated traffic never contradicts itself.
+/// fold emits, in order, with the fold. Panics if the fold rejects an event,
+/// because generated traffic never contradicts itself.
 pub fn campaign_updates(workload: &Workload) -> (Vec<UpdateRecord>, MessageFold) {
     let mut fold = MessageFold::new();
     let mut updates = Vec::with_capacity(workload.events.len());
@@ -356,7 +359,7 @@ pub fn campaign_updates(workload: &Workload) -> (Vec<UpdateRecord>, MessageFold)
     (updates, fold)
 }
 
-/// Returns the `MessageUpdate` that `record` stands for.
+/// Converts `record` to the `MessageUpdate` it describes.
 pub fn message_update<'a>(
     workload: &'a Workload,
     fold: &'a MessageFold,
@@ -368,6 +371,66 @@ pub fn message_update<'a>(
         status: record.status,
         segments: record.segments,
         at: record.at,
+    }
+}
+
+/// Returns true when criterion runs each benchmark once as a test (under
+/// `cargo test`, or with `--test`) rather than measuring it. It reads the
+/// arguments the same way `Criterion::configure_from_args` does.
+pub fn criterion_test_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    !args.iter().any(|arg| arg == "--bench") || args.iter().any(|arg| arg == "--test")
+}
+
+/// Returns the message counts a benchmark folds: `sizes` when measuring, and
+/// one hundredth of them in test mode, so `cargo test --all-targets` stays
+/// quick in a debug build.
+pub fn message_counts(sizes: &[usize]) -> Vec<usize> {
+    let divisor = if criterion_test_mode() { 100 } else { 1 };
+    sizes.iter().map(|messages| messages / divisor).collect()
+}
+
+/// Returns a benchmark name for a message count: `100k_messages`,
+/// `1m_messages`.
+pub fn size_name(messages: usize) -> String {
+    match messages {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}m_messages", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k_messages", n / 1_000),
+        n => format!("{n}_messages"),
+    }
+}
+
+/// The calling thread's CPU time and the time it spent runnable but waiting
+/// for a CPU, from Linux's `/proc/thread-self/schedstat`.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedStat {
+    pub running_ns: u64,
+    pub waiting_ns: u64,
+}
+
+impl SchedStat {
+    /// Reads the current values; `None` where the file does not exist.
+    pub fn read() -> Option<Self> {
+        let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        let running_ns = fields.next()?.ok()?;
+        let waiting_ns = fields.next()?.ok()?;
+        Some(SchedStat { running_ns, waiting_ns })
+    }
+}
+
+/// Runs `bench` and prints how long this thread ran meanwhile and how long
+/// it waited for a CPU. Criterion measures wall time, so a wait of more than
+/// a few percent means other processes took the core and the benchmark's
+/// figures are too low.
+pub fn with_cpu_wait(name: &str, bench: impl FnOnce()) {
+    let before = SchedStat::read();
+    bench();
+    if let (Some(before), Some(after)) = (before, SchedStat::read()) {
+        let running = (after.running_ns - before.running_ns) as f64 / 1e9;
+        let waiting = (after.waiting_ns - before.waiting_ns) as f64 / 1e9;
+        let share = 100.0 * waiting / (running + waiting).max(f64::MIN_POSITIVE);
+        println!("{name}: ran {running:.1} s, waited {waiting:.2} s for a CPU ({share:.1}% of the time)");
     }
 }
 
