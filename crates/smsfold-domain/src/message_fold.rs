@@ -118,6 +118,9 @@ pub struct MessageFold {
     messages: HashMap<MessageKey, MessageState>,
     /// Every message id once, each prefixed with its length in one byte, so a
     /// message costs its id's bytes plus one instead of a heap string.
+    // TODO: store ids in fixed-size chunks. This Vec grows by doubling, so
+    // the fold's heap per message swings with the count: 122.7 B at exactly
+    // 1,000,000 messages but 152 B at 1,048,577 (examples/memory.rs).
     ids: Vec<u8>,
     campaign_ids: Vec<String>,
     campaign_index: HashMap<String, u32>,
