@@ -318,15 +318,7 @@ fn message_status(instances: &[Instance], message_id: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_matches_independent_expectation() {
     let prefix = unique("pipeline");
-    let topics = Topics {
-        message_events: format!("{prefix}-message-events"),
-        campaign_events: format!("{prefix}-campaign-events"),
-        message_changes: format!("{prefix}-message-changes"),
-        campaign_changes: format!("{prefix}-campaign-changes"),
-        dead_letter: format!("{prefix}-dead-letter"),
-        campaign_stage: format!("{prefix}-campaign-stage"),
-        message_commands: format!("{prefix}-message-commands"),
-    };
+    let topics = Topics::with_prefix(&format!("{prefix}-"));
     create_topics(&[(&topics.message_events, 4), (&topics.campaign_events, 3)]).await;
 
     let mut config = WorkerConfig::new(smsfold_suite::bootstrap());

@@ -15,15 +15,7 @@ use tokio::sync::watch;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_output_decodes() {
     let prefix = unique("protobuf-output");
-    let topics = Topics {
-        message_events: format!("{prefix}-message-events"),
-        campaign_events: format!("{prefix}-campaign-events"),
-        message_changes: format!("{prefix}-message-changes"),
-        campaign_changes: format!("{prefix}-campaign-changes"),
-        dead_letter: format!("{prefix}-dead-letter"),
-        campaign_stage: format!("{prefix}-campaign-stage"),
-        message_commands: format!("{prefix}-message-commands"),
-    };
+    let topics = Topics::with_prefix(&format!("{prefix}-"));
     create_topics(&[(&topics.message_events, 2), (&topics.campaign_events, 2)]).await;
     let mut config = WorkerConfig::new(smsfold_suite::bootstrap());
     config.group_id = unique("protobuf-output-group");

@@ -5,7 +5,7 @@
 use crate::status::MessageStatus;
 use crate::time::Timestamp;
 
-/// How a message travels.
+/// The channel a message travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Channel {
     #[default]
@@ -33,7 +33,8 @@ pub struct MessageEvent {
     pub kind: MessageEventKind,
 }
 
-/// What the platform knows about a message when it accepts or receives it.
+/// The attributes the platform records for a message when it accepts or
+/// receives it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageAttributes {
     /// The campaign the message belongs to; `None` for a one-off message.

@@ -8,10 +8,10 @@
 //! - the changes it returns only ever move to a status of a higher rank, so a
 //!   late or repeated event never moves a message back or emits a change twice.
 //!
-//! The one input whose effect depends on timing is a campaign cancellation:
-//! it cancels the campaign's messages that are accepted, scheduled or queued
-//! when it is applied (and those that turn up later at one of those stages),
-//! and leaves a message that is already sending or beyond as it is.
+//! The one input whose effect depends on timing is a campaign cancellation.
+//! It cancels the campaign's messages that are accepted, scheduled or queued
+//! when it is applied, and those that turn up later at one of those stages.
+//! A message that is already sending or beyond stays as it is.
 
 use hashbrown::HashMap;
 
@@ -21,7 +21,7 @@ use crate::reject::Reject;
 use crate::status::{Direction, MessageStatus};
 use crate::time::Timestamp;
 
-/// The longest message id the fold stores, in bytes.
+/// The maximum message id length the fold stores, in bytes.
 pub const MAX_MESSAGE_ID_LEN: usize = u8::MAX as usize;
 
 const NO_CAMPAIGN: u32 = u32::MAX;
@@ -62,8 +62,8 @@ pub struct MessageChange {
     pub error_code: u32,
 }
 
-/// What a campaign's fold must hear about one of its messages: its current
-/// status and segment count.
+/// The current status and segment count of a campaign's message, for the
+/// campaign's fold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CampaignLink {
     /// Index into the fold's campaign table; see [`MessageFold::campaign_id`].
@@ -81,7 +81,7 @@ pub struct Applied {
     /// A cancellation that followed because the message turned out to belong
     /// to a cancelled campaign while still cancelable.
     pub canceled: Option<MessageChange>,
-    /// Set when the message's campaign has to be told its new state.
+    /// Set when the message's campaign needs its new state.
     pub campaign: Option<CampaignLink>,
 }
 
@@ -301,7 +301,7 @@ impl MessageFold {
             return Err(Reject::MessageIdTooLong { len: id.len(), max: MAX_MESSAGE_ID_LEN });
         }
         // NOTE: the arena is addressed with u32 offsets, so one partition's
-        // fold holds at most 4 GiB of ids (about 100 million messages).
+        // fold stores at most 4 GiB of ids (about 100 million messages).
         let Ok(id_offset) = u32::try_from(self.ids.len()) else {
             return Err(Reject::MessageIdTooLong { len: id.len(), max: 0 });
         };

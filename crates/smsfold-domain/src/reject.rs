@@ -1,5 +1,5 @@
-//! Why a fold rejected an event. A rejected event changes nothing; the worker
-//! sends it to the dead-letter topic with the reason.
+//! The reasons a fold rejects an event. A rejected event changes nothing, and
+//! the worker sends it to the dead-letter topic with the reason.
 
 /// An event that a fold cannot apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Why a record could not be decoded.
+//! Errors from decoding a record.
 
 /// A record that is not a valid event. The worker dead-letters it with
 /// [`DecodeError::reason`] as the reason.

@@ -1,7 +1,7 @@
 //! smsfold's wire formats.
 //!
 //! Input events come as protobuf (the reference, see `proto/`) or as JSON
-//! (one flat object per event, `kind` naming the event), told apart by the
+//! (one flat object per event, `kind` naming the event), distinguished by the
 //! record's `content-type` header. This crate decodes both into the domain's
 //! events and encodes the status changes smsfold publishes, in either format.
 

@@ -42,6 +42,22 @@ impl Default for Topics {
 }
 
 impl Topics {
+    /// Returns the default names, each preceded by `prefix`: fresh topics for
+    /// a demo or a test run on a shared cluster.
+    pub fn with_prefix(prefix: &str) -> Self {
+        let defaults = Topics::default();
+        let with = |name: &str| format!("{prefix}{name}");
+        Topics {
+            message_events: with(&defaults.message_events),
+            campaign_events: with(&defaults.campaign_events),
+            message_changes: with(&defaults.message_changes),
+            campaign_changes: with(&defaults.campaign_changes),
+            dead_letter: with(&defaults.dead_letter),
+            campaign_stage: with(&defaults.campaign_stage),
+            message_commands: with(&defaults.message_commands),
+        }
+    }
+
     /// Names every topic with the setting that sets it.
     pub fn named(&self) -> [(&'static str, &str); 7] {
         [

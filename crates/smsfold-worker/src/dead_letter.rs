@@ -1,6 +1,6 @@
 //! Dead-lettering: a record smsfold cannot decode or apply goes to the
 //! dead-letter topic with its original key, value and headers, plus headers
-//! that say why and where it came from.
+//! naming the reason and the source record.
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use tracing::warn;

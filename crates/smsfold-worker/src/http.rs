@@ -1,6 +1,6 @@
 //! The worker's HTTP endpoints: `/metrics` for Prometheus, `/healthz`,
 //! `/readyz`, and read-only JSON views of the projections this instance
-//! holds (`/campaigns`, `/campaigns/{id}`, `/messages/{id}`).
+//! contains (`/campaigns`, `/campaigns/{id}`, `/messages/{id}`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

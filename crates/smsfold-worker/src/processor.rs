@@ -3,14 +3,14 @@
 //!
 //! The flow across topics, so that a campaign's counts are right however its
 //! messages are spread over partitions and instances:
-//! - message events are folded per partition (the message stage); each change
-//!   of a campaign's message is sent on the internal campaign stage topic,
-//!   keyed by campaign id;
-//! - campaign events are checked and forwarded to that same topic, so one
+//! - The message stage folds message events per partition. Each change of a
+//!   campaign's message goes to the internal campaign stage topic, keyed by
+//!   campaign id.
+//! - Campaign events are checked and forwarded to that same topic, so one
 //!   campaign's lifecycle events and message updates meet in one partition,
-//!   whatever partitioner the platform used for its campaign events;
-//! - the campaign stage folds that topic; a cancellation is sent to every
-//!   partition of the internal message commands topic, which has the
+//!   whatever partitioner the platform used for its campaign events.
+//! - The campaign stage folds that topic. It sends a cancellation to every
+//!   partition of the internal message commands topic. That topic has the
 //!   partitions of the message events topic and is assigned with them (range
 //!   assignment), so each message stage cancels its own messages.
 

@@ -16,12 +16,12 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// Returns one message's projection if a fold of this worker holds it.
+    /// Returns one message's projection if a fold of this worker contains it.
     pub fn message(&self, message_id: &str) -> Option<MessageProjection> {
         self.messages.values().find_map(|fold| fold.get(message_id))
     }
 
-    /// Returns one campaign's projection if a fold of this worker holds it.
+    /// Returns one campaign's projection if a fold of this worker contains it.
     pub fn campaign(&self, campaign_id: &str) -> Option<CampaignProjection> {
         self.campaigns.values().find_map(|fold| fold.get(campaign_id))
     }

@@ -1,8 +1,8 @@
 //! The worker loop: consume, fold, publish, commit.
 //!
-//! Delivery guarantee: at least once. Records are processed in batches; a
-//! batch's offsets are committed only after every output it caused (status
-//! changes, internal records, dead letters) is acknowledged by the broker
+//! Delivery guarantee: at least once. Records are processed in batches. A
+//! batch's offsets are committed only after the broker acknowledges every
+//! output the batch caused: status changes, internal records and dead letters
 //! (`acks=all`, idempotent producer). A crash before the commit makes the
 //! next owner process the batch again, so its outputs may appear twice.
 //! A delivery that fails after the producer's own retries stops the worker

@@ -34,7 +34,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut _mock = None;
     let (bootstrap, topics) = match args.bootstrap_servers {
         Some(bootstrap) => {
-            let topics = prefixed_topics(&format!("smsfold-demo-{stamp}-"));
+            let topics = Topics::with_prefix(&format!("smsfold-demo-{stamp}-"));
             create_topics(&bootstrap, &topics).await?;
             (bootstrap, topics)
         }
@@ -80,20 +80,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("\ncampaign summary");
     println!("{}", serde_json::to_string_pretty(&smsfold_worker::http::campaign_json(&projection))?);
     Ok(())
-}
-
-fn prefixed_topics(prefix: &str) -> Topics {
-    let defaults = Topics::default();
-    let with = |name: &str| format!("{prefix}{name}");
-    Topics {
-        message_events: with(&defaults.message_events),
-        campaign_events: with(&defaults.campaign_events),
-        message_changes: with(&defaults.message_changes),
-        campaign_changes: with(&defaults.campaign_changes),
-        dead_letter: with(&defaults.dead_letter),
-        campaign_stage: with(&defaults.campaign_stage),
-        message_commands: with(&defaults.message_commands),
-    }
 }
 
 async fn create_topics(bootstrap: &str, topics: &Topics) -> anyhow::Result<()> {
