@@ -290,8 +290,10 @@ struct Instance {
     task: tokio::task::JoinHandle<Result<(), smsfold_worker::WorkerError>>,
 }
 
-fn start_worker(config: &WorkerConfig, shutdown: &watch::Receiver<bool>) -> Instance {
-    let worker = Worker::new(config.clone()).expect("valid config");
+fn start_worker(config: &WorkerConfig, instance: &str, shutdown: &watch::Receiver<bool>) -> Instance {
+    let mut config = config.clone();
+    config.instance_id = instance.to_owned();
+    let worker = Worker::new(config).expect("valid config");
     Instance {
         projections: worker.projections(),
         ready: worker.ready(),
@@ -327,7 +329,7 @@ async fn pipeline_matches_independent_expectation() {
     config.max_record_bytes = 16 * 1024;
     config.batch_max_wait = Duration::from_millis(50);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let instances = vec![start_worker(&config, &shutdown), start_worker(&config, &shutdown)];
+    let instances = vec![start_worker(&config, "one", &shutdown), start_worker(&config, "two", &shutdown)];
     wait_until("both instances to get partitions", Duration::from_secs(60), || {
         instances.iter().all(|instance| instance.ready.load(Ordering::Acquire))
     })

@@ -263,6 +263,38 @@ impl CampaignFold {
         campaign.complete_if_done(update.at)
     }
 
+    /// Returns the status and segments the fold holds for one of a
+    /// campaign's messages.
+    pub fn message(&self, campaign_id: &str, message_id: &str) -> Option<(MessageStatus, u16)> {
+        let entry = self.campaigns.get(campaign_id)?.messages.get(&MessageKey::of(message_id))?;
+        Some((entry.status, entry.segments))
+    }
+
+    /// Puts a campaign's lifecycle fields back as `projection` describes
+    /// them; its counts are ignored, because they follow from the restored
+    /// messages.
+    pub fn restore_campaign(&mut self, projection: &CampaignProjection) {
+        let campaign = self.campaigns.entry_ref(projection.campaign_id.as_str()).or_default();
+        campaign.status = projection.status;
+        campaign.status_at = projection.status_at;
+        campaign.account_id = projection.account_id.clone();
+        campaign.name = projection.name.clone();
+        campaign.send_at = projection.send_at;
+        campaign.recipients = projection.recipients;
+        campaign.dispatched = projection.dispatched;
+    }
+
+    /// Puts one of a campaign's messages back with its status and segments,
+    /// replacing what the fold had, and adjusts the counts.
+    pub fn restore_message(&mut self, campaign_id: &str, message_id: &str, status: MessageStatus, segments: u16) {
+        let campaign = self.campaigns.entry_ref(campaign_id).or_default();
+        let entry = MessageEntry { status, segments };
+        if let Some(old) = campaign.messages.insert(MessageKey::of(message_id), entry) {
+            remove(&mut campaign.counts, old.status, old.segments);
+        }
+        add(&mut campaign.counts, status, segments);
+    }
+
     /// Returns one campaign's projection, if the fold has seen it.
     pub fn get(&self, campaign_id: &str) -> Option<CampaignProjection> {
         let (id, state) = self.campaigns.get_key_value(campaign_id)?;

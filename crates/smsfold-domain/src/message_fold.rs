@@ -278,6 +278,39 @@ impl MessageFold {
         canceled
     }
 
+    /// Puts a message back into the live state exactly as `projection`
+    /// describes it, replacing what the fold had. Restoring from a changelog
+    /// uses it; it emits no change.
+    pub fn restore(&mut self, projection: &MessageProjection) -> Result<(), Reject> {
+        let key = MessageKey::of(&projection.message_id);
+        let id_offset = match self.messages.get(&key) {
+            Some(state) => state.id_offset,
+            None => self.push_id(&projection.message_id)?,
+        };
+        let campaign = match &projection.campaign_id {
+            Some(campaign_id) => self.intern_campaign(campaign_id),
+            None => NO_CAMPAIGN,
+        };
+        let state = MessageState {
+            status_at: projection.status_at.as_millis(),
+            campaign,
+            error_code: projection.error_code,
+            id_offset,
+            segments: projection.segments,
+            status: projection.status.rank(),
+            flags: if projection.channel == Channel::Mms { FLAG_MMS } else { 0 },
+        };
+        self.messages.insert(key, state);
+        Ok(())
+    }
+
+    /// Records a campaign cancellation without cancelling anything: the
+    /// restored messages already carry its effect.
+    pub fn restore_cancellation(&mut self, campaign_id: &str, event_id: &str, at: Timestamp) {
+        let campaign = self.intern_campaign(campaign_id);
+        self.cancellations.insert(campaign, Cancellation { event_id: event_id.to_owned(), at });
+    }
+
     /// Returns the projection of one message, if the fold has seen it.
     pub fn get(&self, message_id: &str) -> Option<MessageProjection> {
         let state = self.messages.get(&MessageKey::of(message_id))?;
@@ -296,17 +329,7 @@ impl MessageFold {
         status: MessageStatus,
         attributes: Option<&MessageAttributes>,
     ) -> Result<Applied, Reject> {
-        let id = event.message_id.as_bytes();
-        if id.len() > MAX_MESSAGE_ID_LEN {
-            return Err(Reject::MessageIdTooLong { len: id.len(), max: MAX_MESSAGE_ID_LEN });
-        }
-        // NOTE: the arena is addressed with u32 offsets, so one partition's
-        // fold stores at most 4 GiB of ids (about 100 million messages).
-        let Ok(id_offset) = u32::try_from(self.ids.len()) else {
-            return Err(Reject::MessageIdTooLong { len: id.len(), max: 0 });
-        };
-        self.ids.push(id.len() as u8);
-        self.ids.extend_from_slice(id);
+        let id_offset = self.push_id(&event.message_id)?;
 
         let campaign = match attributes.and_then(|a| a.campaign_id.as_deref()) {
             Some(campaign_id) => self.intern_campaign(campaign_id),
@@ -333,6 +356,22 @@ impl MessageFold {
         }
         self.messages.insert(key, state);
         Ok(applied)
+    }
+
+    /// Appends a message id to the arena and returns its offset.
+    fn push_id(&mut self, message_id: &str) -> Result<u32, Reject> {
+        let id = message_id.as_bytes();
+        if id.len() > MAX_MESSAGE_ID_LEN {
+            return Err(Reject::MessageIdTooLong { len: id.len(), max: MAX_MESSAGE_ID_LEN });
+        }
+        // NOTE: the arena is addressed with u32 offsets, so one partition's
+        // fold stores at most 4 GiB of ids (about 100 million messages).
+        let Ok(id_offset) = u32::try_from(self.ids.len()) else {
+            return Err(Reject::MessageIdTooLong { len: id.len(), max: 0 });
+        };
+        self.ids.push(id.len() as u8);
+        self.ids.extend_from_slice(id);
+        Ok(id_offset)
     }
 
     fn cancel_if_campaign_cancelled(&self, state: &mut MessageState) -> Option<MessageChange> {

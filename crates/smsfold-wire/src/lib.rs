@@ -6,6 +6,7 @@
 //! events and encodes the status changes smsfold publishes, in either format.
 
 pub mod change;
+pub mod changelog;
 pub mod content_type;
 pub mod decode;
 pub mod error;

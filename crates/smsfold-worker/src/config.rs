@@ -72,6 +72,17 @@ impl Topics {
     }
 }
 
+/// How the worker commits its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarantee {
+    /// Outputs, changelog entries and consumed offsets commit in one Kafka
+    /// transaction (exactly_once_v2): each change is published exactly once.
+    ExactlyOnce,
+    /// Offsets are committed after the outputs are acknowledged, without
+    /// transactions: after a crash some outputs are published again.
+    AtLeastOnce,
+}
+
 /// Everything the worker needs to run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -79,6 +90,11 @@ pub struct WorkerConfig {
     pub bootstrap_servers: String,
     /// Consumer group id; instances with the same id share the partitions.
     pub group_id: String,
+    /// Stable name of this instance within the group; the transactional id
+    /// is `{group_id}-{instance_id}`, so a restarted instance fences its own
+    /// zombie at once. Instances of one group need distinct ids.
+    pub instance_id: String,
+    pub guarantee: Guarantee,
     pub topics: Topics,
     /// Format of the status changes smsfold publishes.
     pub output_format: Format,
@@ -107,6 +123,8 @@ impl WorkerConfig {
         WorkerConfig {
             bootstrap_servers: bootstrap_servers.into(),
             group_id: "smsfold".to_owned(),
+            instance_id: default_instance_id(),
+            guarantee: Guarantee::ExactlyOnce,
             topics: Topics::default(),
             output_format: Format::Json,
             max_record_bytes: 1024 * 1024,
@@ -119,6 +137,17 @@ impl WorkerConfig {
         }
     }
 
+    /// Returns the message stage's changelog topic, named after the group
+    /// because its contents belong to the group's state.
+    pub fn message_changelog(&self) -> String {
+        format!("{}-message-changelog", self.group_id)
+    }
+
+    /// Returns the campaign stage's changelog topic.
+    pub fn campaign_changelog(&self) -> String {
+        format!("{}-campaign-changelog", self.group_id)
+    }
+
     /// Checks the settings, naming the first invalid one and how to fix it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.bootstrap_servers.trim().is_empty() {
@@ -127,6 +156,10 @@ impl WorkerConfig {
         if self.group_id.trim().is_empty() {
             return Err(ConfigError::new("group_id", "is empty; set a consumer group id such as \"smsfold\""));
         }
+        if self.instance_id.trim().is_empty() {
+            return Err(ConfigError::new("instance_id", "is empty; set a name unique within the group, such as the host name"));
+        }
+        validate_topic_name("group_id", &self.message_changelog())?;
         let named = self.topics.named();
         for (setting, topic) in named {
             validate_topic_name(setting, topic)?;
@@ -156,6 +189,17 @@ impl WorkerConfig {
         }
         Ok(())
     }
+}
+
+/// Returns the host name, which is stable across restarts of one pod or
+/// machine, or "smsfold" when it cannot be read.
+fn default_instance_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "smsfold".to_owned())
 }
 
 fn validate_topic_name(setting: &'static str, topic: &str) -> Result<(), ConfigError> {

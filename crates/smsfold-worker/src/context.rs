@@ -1,24 +1,95 @@
-//! The consumer's callbacks: rebalances are queued for the worker loop, and
-//! librdkafka's statistics feed the consumer lag gauge.
+//! The consumer's callbacks. Before partitions are revoked the open batch is
+//! committed, so a rebalance does not throw work away; assignments are
+//! queued for the worker loop, which restores new partitions' state; and
+//! librdkafka's statistics feed the consumer lag gauges.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::{ClientContext, Statistics};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::metrics;
 
-/// Partitions newly assigned to this worker, by topic.
+/// Partitions assigned to this worker, by topic.
 pub type Assignment = Vec<(String, i32)>;
 
-#[derive(Default)]
+/// How long a commit may take before it counts as failed.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The batch that is processed but not committed yet.
+#[derive(Debug, Default)]
+pub struct OpenBatch {
+    /// True while a transaction is open (exactly-once) or outputs are in
+    /// flight (at-least-once).
+    pub open: bool,
+    /// Next offset to consume, per consumed topic and partition.
+    pub offsets: BTreeMap<(String, i32), i64>,
+    /// Set when a commit made from a callback failed; the worker loop then
+    /// aborts and rewinds.
+    pub failed: Option<String>,
+}
+
+impl OpenBatch {
+    pub fn offsets_list(&self) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.offsets {
+            // Adding a partition to a fresh list only fails for invalid input.
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        }
+        list
+    }
+}
+
 pub struct WorkerContext {
     /// The newest assignment, taken by the worker loop between records.
     pub assigned: Mutex<Option<Assignment>>,
-    /// Set once the group has assigned partitions to this worker.
+    pub batch: Arc<Mutex<OpenBatch>>,
+    /// The producer of the open batch's outputs.
+    pub producer: FutureProducer,
+    pub exactly_once: bool,
+    /// Set while the worker holds restored state for its partitions.
     pub ready: Arc<AtomicBool>,
+}
+
+impl WorkerContext {
+    pub fn batch(&self) -> MutexGuard<'_, OpenBatch> {
+        self.batch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the open batch: its transaction, or its offsets after the
+    /// outputs are flushed. Returns the error text on failure.
+    pub fn commit_open_batch(&self, consumer: &impl Consumer<Self>) -> Result<(), String> {
+        let mut batch = self.batch();
+        if !batch.open {
+            return Ok(());
+        }
+        let offsets = batch.offsets_list();
+        let result = if self.exactly_once {
+            match consumer.group_metadata() {
+                Some(group) => self
+                    .producer
+                    .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
+                    .and_then(|()| self.producer.commit_transaction(COMMIT_TIMEOUT))
+                    .map_err(|error| error.to_string()),
+                None => Err("the consumer has no group metadata".to_owned()),
+            }
+        } else {
+            self.producer
+                .flush(COMMIT_TIMEOUT)
+                .and_then(|()| if offsets.count() > 0 { consumer.commit(&offsets, CommitMode::Sync) } else { Ok(()) })
+                .map_err(|error| error.to_string())
+        };
+        if result.is_ok() {
+            batch.open = false;
+            batch.offsets.clear();
+        }
+        result
+    }
 }
 
 impl ClientContext for WorkerContext {
@@ -27,6 +98,9 @@ impl ClientContext for WorkerContext {
             for (partition, stats) in &stats.partitions {
                 if *partition >= 0 && stats.consumer_lag >= 0 {
                     metrics::consumer_lag(topic, *partition, stats.consumer_lag);
+                    if stats.consumer_lag == 0 {
+                        metrics::consumer_lag_seconds(topic, *partition, 0.0);
+                    }
                 }
             }
         }
@@ -34,6 +108,18 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            self.ready.store(false, Ordering::Release);
+            metrics::ready(false);
+            info!(partitions = partitions.count(), "partitions revoked; committing the open batch");
+            if let Err(error) = self.commit_open_batch(consumer) {
+                warn!(%error, "could not commit the open batch before the rebalance; it will be aborted");
+                self.batch().failed = Some(error);
+            }
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
@@ -44,11 +130,8 @@ impl ConsumerContext for WorkerContext {
                     .collect();
                 info!(partitions = assignment.len(), "partitions assigned");
                 *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(assignment);
-                self.ready.store(true, Ordering::Release);
             }
-            Rebalance::Revoke(partitions) => {
-                info!(partitions = partitions.count(), "partitions revoked");
-            }
+            Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => warn!(%error, "rebalance failed"),
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod context;
+mod restore;
 pub mod dead_letter;
 pub mod error;
 pub mod http;
@@ -15,7 +16,7 @@ pub mod projections;
 pub mod topics;
 pub mod worker;
 
-pub use config::{ConfigError, Topics, WorkerConfig};
+pub use config::{ConfigError, Guarantee, Topics, WorkerConfig};
 pub use error::WorkerError;
 pub use projections::Projections;
 pub use worker::Worker;

@@ -85,3 +85,36 @@ pub fn event_age(seconds: f64) {
 pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string()).set(lag as f64);
 }
+
+pub const RESTORE_REMAINING: &str = "smsfold_restore_remaining_records";
+pub const RESTORED_RECORDS: &str = "smsfold_restored_records_total";
+pub const RESTORE_DURATION: &str = "smsfold_restore_duration_seconds";
+pub const READY: &str = "smsfold_ready";
+pub const CONSUMER_LAG_SECONDS: &str = "smsfold_consumer_lag_seconds";
+pub const TRANSACTIONS_ABORTED: &str = "smsfold_transactions_aborted_total";
+
+/// Records the changelog records still to read for a partition.
+pub fn restore_remaining(partition: i32, records: i64) {
+    gauge!(RESTORE_REMAINING, "partition" => partition.to_string()).set(records as f64);
+}
+
+/// Records a finished restore.
+pub fn restored(records: u64, duration: Duration) {
+    counter!(RESTORED_RECORDS).increment(records);
+    histogram!(RESTORE_DURATION).record(duration.as_secs_f64());
+}
+
+pub fn ready(ready: bool) {
+    gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+}
+
+/// Records how far behind a partition's consumption is: now minus the
+/// timestamp of the last record consumed from it, 0 when caught up.
+pub fn consumer_lag_seconds(topic: &str, partition: i32, seconds: f64) {
+    gauge!(CONSUMER_LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(seconds.max(0.0));
+}
+
+pub fn transaction_aborted(reason: &'static str) {
+    counter!(TRANSACTIONS_ABORTED, "reason" => reason).increment(1);
+}

@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use smsfold_domain::{CampaignChange, MessageChange, MessageEvent, MessageUpdate, Timestamp};
+use smsfold_wire::changelog;
 use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdateRecord};
 use smsfold_wire::{
     decode_campaign_event, decode_message_event, CampaignStatusChange, Counts, DecodeError, Format,
@@ -45,6 +46,10 @@ pub struct Processor {
     pub max_record_bytes: usize,
     /// Partitions of the message commands topic; a cancellation goes to each.
     pub message_command_partitions: i32,
+    /// Changelog of the message stage, partitioned like the message events.
+    pub message_changelog: String,
+    /// Changelog of the campaign stage, partitioned like its stage topic.
+    pub campaign_changelog: String,
 }
 
 impl Processor {
@@ -140,6 +145,10 @@ impl Processor {
             cause = fold.cancellation_event_id(link.campaign).unwrap_or(cause);
             self.message_change(&event.message_id, known_campaign, change, cause, outputs);
         }
+        if let Some(projection) = fold.get(&event.message_id) {
+            let (key, value) = changelog::message_record(&projection);
+            self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
+        }
         if let (Some(link), Some(campaign_id)) = (applied.campaign, campaign_id) {
             let update = MessageUpdateRecord {
                 campaign_id,
@@ -161,6 +170,15 @@ impl Processor {
         };
         let fold = projections.messages.entry(record.partition()).or_default();
         let canceled = fold.cancel_campaign(&command.campaign_id, &command.cause_event_id, command.occurred_at);
+        let (key, value) =
+            changelog::cancellation_record(&command.campaign_id, &command.cause_event_id, command.occurred_at);
+        self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
+        for message in &canceled {
+            if let Some(projection) = fold.get(&message.message_id) {
+                let (key, value) = changelog::message_record(&projection);
+                self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
+            }
+        }
         debug!(campaign_id = %command.campaign_id, partition = record.partition(), canceled = canceled.len(), "applied a campaign cancellation");
         for message in canceled {
             self.message_change(
@@ -224,8 +242,17 @@ impl Processor {
                 segments: update.segments,
                 at: update.status_at,
             });
+            if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
+                let (key, value) =
+                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
+                self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
+            }
             if let Some(change) = change {
                 let projection = fold.get(&update.campaign_id);
+                if let Some(projection) = &projection {
+                    let (key, value) = changelog::campaign_record(projection);
+                    self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
+                }
                 self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
             }
             return;
@@ -245,9 +272,13 @@ impl Processor {
             Ok(change) => change,
             Err(reject) => return self.dead_letter(record, reject.reason(), &reject.to_string(), outputs),
         };
+        let projection = fold.get(&event.campaign_id);
+        if let Some(projection) = &projection {
+            let (key, value) = changelog::campaign_record(projection);
+            self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
+        }
         let Some(change) = change else { return };
         let cancelled = change.status == smsfold_domain::CampaignStatus::Cancelled;
-        let projection = fold.get(&event.campaign_id);
         self.campaign_change(&event.campaign_id, change, projection, &event.event_id, outputs);
         if cancelled {
             self.broadcast_cancellation(&event.campaign_id, &event.event_id, event.occurred_at, outputs);
@@ -271,6 +302,17 @@ impl Processor {
                 headers: None,
             });
         }
+    }
+
+    /// Adds a changelog entry for the stage partition `partition`.
+    fn changelog(&self, topic: &str, partition: i32, key: Vec<u8>, value: Vec<u8>, outputs: &mut Outputs) {
+        outputs.push(Output {
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            key: Some(key),
+            payload: Some(value),
+            headers: None,
+        });
     }
 
     fn send_update(&self, update: &MessageUpdateRecord, outputs: &mut Outputs) {

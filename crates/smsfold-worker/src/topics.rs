@@ -19,6 +19,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Layout {
     pub message_events: i32,
     pub message_commands: i32,
+    pub campaign_stage: i32,
 }
 
 /// Checks the input topics and creates the missing output and internal ones.
@@ -30,17 +31,26 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
     partitions(&admin, &topics.campaign_events)?.ok_or_else(|| missing_input("topics.campaign_events", &topics.campaign_events))?;
 
     let stage_partitions = config.campaign_stage_partitions.unwrap_or(message_events);
-    let wanted = [
-        (topics.message_commands.as_str(), message_events),
-        (topics.campaign_stage.as_str(), stage_partitions),
-        (topics.message_changes.as_str(), message_events),
-        (topics.campaign_changes.as_str(), stage_partitions),
-        (topics.dead_letter.as_str(), message_events),
+    let message_changelog = config.message_changelog();
+    let campaign_changelog = config.campaign_changelog();
+    // (topic, partitions, compacted)
+    let required = [
+        (topics.message_commands.as_str(), message_events, false),
+        (topics.campaign_stage.as_str(), stage_partitions, false),
+        (topics.message_changes.as_str(), message_events, false),
+        (topics.campaign_changes.as_str(), stage_partitions, false),
+        (topics.dead_letter.as_str(), message_events, false),
+        (message_changelog.as_str(), message_events, true),
+        (campaign_changelog.as_str(), stage_partitions, true),
     ];
     let mut missing = Vec::new();
-    for (topic, count) in wanted {
+    for (topic, count, compacted) in required {
         if partitions(&admin, topic)?.is_none() {
-            missing.push(NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor)));
+            let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor));
+            if compacted {
+                new = new.set("cleanup.policy", "compact");
+            }
+            missing.push(new);
         }
     }
     if !missing.is_empty() {
@@ -53,6 +63,25 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
                     return Err(WorkerError::Topic(format!("could not create topic {topic:?}: {code}")));
                 }
             }
+        }
+    }
+
+    // Each changelog must match its stage partition for partition, or a
+    // restore reads another partition's state.
+    let campaign_stage = wait_for_partitions(&admin, &topics.campaign_stage).await?;
+    for (changelog, expected, setting) in [
+        (&message_changelog, message_events, "group_id"),
+        (&campaign_changelog, campaign_stage, "group_id"),
+    ] {
+        let actual = wait_for_partitions(&admin, changelog).await?;
+        if actual != expected {
+            return Err(WorkerError::Config(crate::config::ConfigError::new(
+                setting,
+                format!(
+                    "changelog topic {changelog:?} has {actual} partitions but its stage has {expected}; \
+                     use a new group id or recreate the changelog"
+                ),
+            )));
         }
     }
 
@@ -69,7 +98,7 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
             ),
         )));
     }
-    Ok(Layout { message_events, message_commands })
+    Ok(Layout { message_events, message_commands, campaign_stage })
 }
 
 fn missing_input(setting: &'static str, topic: &str) -> WorkerError {

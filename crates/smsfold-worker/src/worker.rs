@@ -1,44 +1,59 @@
 //! The worker loop: consume, fold, publish, commit.
 //!
-//! Delivery guarantee: at least once. Records are processed in batches. A
-//! batch's offsets are committed only after the broker acknowledges every
-//! output the batch caused: status changes, internal records and dead letters
-//! (`acks=all`, idempotent producer). A crash before the commit makes the
-//! next owner process the batch again, so its outputs may appear twice.
-//! A delivery that fails after the producer's own retries stops the worker
-//! with an error and without committing.
+//! Exactly-once (the default): records are processed in batches, and each
+//! batch is one Kafka transaction holding its status changes, internal
+//! records, dead letters, changelog entries and consumed offsets (sent with
+//! the consumer group metadata, as in exactly_once_v2). Consumers read with
+//! read_committed. When a commit fails, the transaction is aborted, the
+//! state is restored from the changelogs, and the consumer goes back to the
+//! committed offsets, so the work is redone from the last committed point.
 //!
-//! NOTE: the projections live in memory. A restarted worker resumes from the
-//! committed offsets with empty projections, so it does not know messages it
-//! folded before; durable state comes with the changelog.
+//! At-least-once: a batch's offsets are committed after the broker
+//! acknowledged every output; after a crash some outputs appear twice.
+//!
+//! Partitions newly assigned to the worker are restored from their changelog
+//! partitions before any of their records is applied; the open batch is
+//! committed before partitions are revoked.
 
-use std::sync::atomic::AtomicBool;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::future::join_all;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::WorkerConfig;
-use crate::context::WorkerContext;
+use crate::config::{Guarantee, WorkerConfig};
+use crate::context::{Assignment, WorkerContext, COMMIT_TIMEOUT};
 use crate::error::WorkerError;
 use crate::metrics;
 use crate::output::{Output, Outputs};
 use crate::processor::Processor;
 use crate::projections::Projections;
+use crate::restore;
 use crate::topics;
+
+/// How long the worker keeps retrying to abort a transaction, for example
+/// while the broker restarts, before it gives up and stops.
+const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
 
 /// A configured worker, ready to run.
 pub struct Worker {
     config: WorkerConfig,
     projections: Arc<Mutex<Projections>>,
     ready: Arc<AtomicBool>,
+}
+
+/// The stage partitions whose state this worker holds.
+#[derive(Debug, Default)]
+struct Held {
+    messages: BTreeSet<i32>,
+    campaigns: BTreeSet<i32>,
 }
 
 impl Worker {
@@ -53,7 +68,8 @@ impl Worker {
         Arc::clone(&self.projections)
     }
 
-    /// Returns the flag that turns true once partitions are assigned.
+    /// Returns the flag that is true while partitions are assigned and their
+    /// state is restored.
     pub fn ready(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.ready)
     }
@@ -62,17 +78,29 @@ impl Worker {
     /// returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let config = &self.config;
+        let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
         let layout = topics::prepare(config, &self.client_config()).await?;
         info!(
             message_partitions = layout.message_events,
             group_id = %config.group_id,
+            instance_id = %config.instance_id,
+            exactly_once,
             "topics ready"
         );
 
-        let context = WorkerContext { ready: Arc::clone(&self.ready), ..WorkerContext::default() };
+        let producer: FutureProducer = self.producer_config().create().map_err(WorkerError::Kafka)?;
+        if exactly_once {
+            producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
+        }
+        let context = WorkerContext {
+            assigned: Mutex::default(),
+            batch: Arc::default(),
+            producer: producer.clone(),
+            exactly_once,
+            ready: Arc::clone(&self.ready),
+        };
         let consumer: StreamConsumer<WorkerContext> =
             self.consumer_config().create_with_context(context).map_err(WorkerError::Kafka)?;
-        let producer: FutureProducer = self.producer_config().create().map_err(WorkerError::Kafka)?;
         let topics = &config.topics;
         consumer
             .subscribe(&[
@@ -88,10 +116,18 @@ impl Worker {
             output_format: config.output_format,
             max_record_bytes: config.max_record_bytes,
             message_command_partitions: layout.message_commands,
+            message_changelog: config.message_changelog(),
+            campaign_changelog: config.campaign_changelog(),
         };
-        let mut batch = Batch::default();
+        let mut held = Held::default();
+        let mut deliveries: Vec<DeliveryFuture> = Vec::new();
+        let mut batch_started: Option<Instant> = None;
+        let mut last_timestamps: HashMap<(String, i32), i64> = HashMap::new();
         loop {
-            let wait = batch.time_left(config.batch_max_wait);
+            let wait = match batch_started {
+                Some(started) => config.batch_max_wait.saturating_sub(started.elapsed()).max(Duration::from_millis(1)),
+                None => config.batch_max_wait,
+            };
             let received = tokio::select! {
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
@@ -101,78 +137,228 @@ impl Worker {
                 }
                 received = tokio::time::timeout(wait, consumer.recv()) => received,
             };
+
+            // A commit made by the revoke callback may have failed, and the
+            // assignment may have changed, during that receive.
+            let failed = consumer.context().batch().failed.take();
+            if let Some(error) = failed {
+                self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
+                deliveries.clear();
+                batch_started = None;
+                continue;
+            }
+            let assignment = consumer.context().assigned.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(assignment) = assignment {
+                self.adopt(&assignment, &mut held)?;
+            }
+            if !consumer.context().batch().open {
+                deliveries.clear();
+                batch_started = None;
+            }
+
             match received {
                 Ok(Ok(record)) => {
-                    self.apply_assignment(&consumer);
-                    batch.start();
+                    let topic = record.topic();
+                    if !self.holds(&held, topic, record.partition()) {
+                        // A record fetched before a rebalance took the partition away.
+                        continue;
+                    }
+                    if !consumer.context().batch().open {
+                        if exactly_once {
+                            producer.begin_transaction().map_err(WorkerError::Kafka)?;
+                        }
+                        consumer.context().batch().open = true;
+                        batch_started = Some(Instant::now());
+                    }
                     let mut outputs = Outputs::default();
                     {
                         let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
                         processor.process(&record, &mut projections, &mut outputs);
                     }
                     for output in outputs.records {
-                        batch.deliveries.push(send(&producer, output).await?);
+                        deliveries.push(send(&producer, output).await?);
                     }
-                    batch.offsets.push((record.topic().to_owned(), record.partition(), record.offset() + 1));
+                    let key = (topic.to_owned(), record.partition());
+                    if let Some(timestamp) = record.timestamp().to_millis() {
+                        last_timestamps.insert(key.clone(), timestamp);
+                    }
+                    consumer.context().batch().offsets.insert(key, record.offset() + 1);
                 }
                 Ok(Err(error)) => warn!(%error, "consumer error"),
                 Err(_elapsed) => {}
             }
-            if batch.is_due(config.batch_max_records, config.batch_max_wait) {
-                self.commit(&consumer, &mut batch).await?;
+
+            let due = batch_started.is_some_and(|started| {
+                started.elapsed() >= config.batch_max_wait
+                    || consumer.context().batch().offsets.len() >= config.batch_max_records
+            });
+            if due {
+                let started = batch_started.take().unwrap_or_else(Instant::now);
+                if let Err(error) = self.commit(&consumer, &mut deliveries).await {
+                    self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
+                    continue;
+                }
+                metrics::batch_committed(started.elapsed());
+                self.export_gauges(&mut last_timestamps);
             }
         }
 
-        self.commit(&consumer, &mut batch).await?;
-        producer.flush(std::time::Duration::from_secs(30)).map_err(WorkerError::Kafka)?;
+        if let Err(error) = self.commit(&consumer, &mut deliveries).await {
+            warn!(%error, "could not commit the last batch; it is aborted and will be redone by the next owner");
+            if exactly_once {
+                let _ = producer.abort_transaction(COMMIT_TIMEOUT);
+            }
+        }
+        self.ready.store(false, Ordering::Release);
+        metrics::ready(false);
         info!("worker stopped");
         Ok(())
     }
 
-    /// Drops the folds of partitions this worker no longer owns.
-    fn apply_assignment(&self, consumer: &StreamConsumer<WorkerContext>) {
-        let Some(assignment) = consumer.context().assigned.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
-        let owned = |topic: &str, partition: i32| assignment.iter().any(|(t, p)| t == topic && *p == partition);
+    fn holds(&self, held: &Held, topic: &str, partition: i32) -> bool {
         let topics = &self.config.topics;
-        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
-        projections.messages.retain(|partition, _| owned(&topics.message_events, *partition));
-        projections.campaigns.retain(|partition, _| owned(&topics.campaign_stage, *partition));
+        if topic == topics.message_events || topic == topics.message_commands {
+            held.messages.contains(&partition)
+        } else if topic == topics.campaign_stage {
+            held.campaigns.contains(&partition)
+        } else {
+            // Campaign events are only checked and forwarded: no state.
+            true
+        }
     }
 
-    /// Waits for every output of the batch, then commits its offsets.
-    async fn commit(&self, consumer: &StreamConsumer<WorkerContext>, batch: &mut Batch) -> Result<(), WorkerError> {
-        let Some(started) = batch.started.take() else { return Ok(()) };
-        for result in join_all(batch.deliveries.drain(..)).await {
-            match result {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, record))) => {
-                    return Err(WorkerError::Delivery { topic: record.topic().to_owned(), error });
-                }
-                Err(_canceled) => {
-                    return Err(WorkerError::Delivery { topic: String::new(), error: KafkaError::Canceled });
-                }
-            }
+    /// Takes over a new assignment: drops the state of partitions no longer
+    /// owned and restores the state of newly owned ones from the changelogs.
+    fn adopt(&self, assignment: &Assignment, held: &mut Held) -> Result<(), WorkerError> {
+        let topics = &self.config.topics;
+        let owned = |topic: &str| -> BTreeSet<i32> {
+            assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect()
+        };
+        let messages = owned(&topics.message_events);
+        let campaigns = owned(&topics.campaign_stage);
+        let new_messages: Vec<i32> = messages.difference(&held.messages).copied().collect();
+        let new_campaigns: Vec<i32> = campaigns.difference(&held.campaigns).copied().collect();
+        {
+            let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+            projections.messages.retain(|partition, _| messages.contains(partition));
+            projections.campaigns.retain(|partition, _| campaigns.contains(partition));
         }
-
-        let mut offsets = TopicPartitionList::new();
-        for (topic, partition, offset) in batch.offsets.drain(..) {
-            // Later offsets of a partition replace earlier ones.
-            let _ = offsets.add_partition_offset(&topic, partition, Offset::Offset(offset));
-        }
-        match consumer.commit(&offsets, CommitMode::Sync) {
-            Ok(()) => debug!(partitions = offsets.count(), "committed a batch"),
-            // The group rebalanced while the batch was open: the partitions'
-            // new owners process these records again (at least once).
-            Err(error) => warn!(%error, "could not commit offsets; the records will be processed again"),
-        }
-        metrics::batch_committed(started.elapsed());
-        self.export_gauges();
+        self.restore_into(&new_messages, &new_campaigns)?;
+        held.messages = messages;
+        held.campaigns = campaigns;
+        self.ready.store(true, Ordering::Release);
+        metrics::ready(true);
         Ok(())
     }
 
-    fn export_gauges(&self) {
+    fn restore_into(&self, messages: &[i32], campaigns: &[i32]) -> Result<(), WorkerError> {
+        if messages.is_empty() && campaigns.is_empty() {
+            return Ok(());
+        }
+        let client = self.restore_config();
+        let restored = restore::restore(
+            &client,
+            &self.config.message_changelog(),
+            messages,
+            &self.config.campaign_changelog(),
+            campaigns,
+        )?;
+        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+        projections.messages.extend(restored.messages);
+        projections.campaigns.extend(restored.campaigns);
+        Ok(())
+    }
+
+    /// Commits the open batch from the worker loop.
+    async fn commit(
+        &self,
+        consumer: &StreamConsumer<WorkerContext>,
+        deliveries: &mut Vec<DeliveryFuture>,
+    ) -> Result<(), String> {
+        if !consumer.context().batch().open {
+            deliveries.clear();
+            return Ok(());
+        }
+        // A failed delivery fails the commit; waiting here names its topic.
+        for result in futures::future::join_all(deliveries.drain(..)).await {
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, record))) => {
+                    return Err(format!("delivery to {} failed: {error}", record.topic()));
+                }
+                Err(_) => return Err("a delivery was canceled".to_owned()),
+            }
+        }
+        consumer.context().commit_open_batch(consumer)
+    }
+
+    /// Aborts the open batch and returns to the last committed point: the
+    /// state of every held partition is restored from the changelogs and
+    /// the consumer seeks back to the committed offsets.
+    async fn abort_and_rewind(
+        &self,
+        consumer: &StreamConsumer<WorkerContext>,
+        producer: &FutureProducer,
+        held: &mut Held,
+        cause: &str,
+    ) -> Result<(), WorkerError> {
+        warn!(error = cause, "aborting the open batch and rewinding to the last commit");
+        metrics::transaction_aborted("commit_failed");
+        self.ready.store(false, Ordering::Release);
+        metrics::ready(false);
+
+        if self.config.guarantee == Guarantee::ExactlyOnce {
+            let started = Instant::now();
+            loop {
+                match producer.abort_transaction(COMMIT_TIMEOUT) {
+                    Ok(()) => break,
+                    Err(KafkaError::Transaction(error)) if error.is_fatal() => {
+                        error!(%error, "the producer was fenced or failed fatally; stopping");
+                        return Err(WorkerError::Kafka(KafkaError::Transaction(error)));
+                    }
+                    Err(error) if started.elapsed() < ABORT_RETRY_LIMIT => {
+                        warn!(%error, "could not abort the transaction; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(error) => return Err(WorkerError::Kafka(error)),
+                }
+            }
+        }
+        {
+            let mut batch = consumer.context().batch();
+            batch.open = false;
+            batch.offsets.clear();
+        }
+
+        // Seek back to the committed offsets of everything assigned.
+        let mut positions = consumer.committed(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
+        for element in positions.clone().elements() {
+            if !matches!(element.offset(), Offset::Offset(_)) {
+                positions
+                    .set_partition_offset(element.topic(), element.partition(), Offset::Beginning)
+                    .map_err(WorkerError::Kafka)?;
+            }
+        }
+        consumer.seek_partitions(positions, COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
+
+        let messages: Vec<i32> = held.messages.iter().copied().collect();
+        let campaigns: Vec<i32> = held.campaigns.iter().copied().collect();
+        {
+            let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+            projections.messages.clear();
+            projections.campaigns.clear();
+        }
+        self.restore_into(&messages, &campaigns)?;
+        self.ready.store(true, Ordering::Release);
+        metrics::ready(true);
+        Ok(())
+    }
+
+    fn export_gauges(&self, last_timestamps: &mut HashMap<(String, i32), i64>) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        for ((topic, partition), timestamp) in last_timestamps.drain() {
+            metrics::consumer_lag_seconds(&topic, partition, (now - timestamp) as f64 / 1000.0);
+        }
         let projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
         metrics::live_messages(projections.live_messages());
         for (status, count) in projections.campaigns_by_status() {
@@ -186,6 +372,12 @@ impl Worker {
         for (key, value) in &self.config.kafka_properties {
             config.set(key, value);
         }
+        config
+    }
+
+    fn restore_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config.set("group.id", format!("{}-restore", self.config.group_id));
         config
     }
 
@@ -218,35 +410,15 @@ impl Worker {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("queue.buffering.max.messages", "1000000");
+        if self.config.guarantee == Guarantee::ExactlyOnce {
+            config
+                .set("transactional.id", format!("{}-{}", self.config.group_id, self.config.instance_id))
+                .set("transaction.timeout.ms", "60000");
+        }
         for (key, value) in &self.config.kafka_properties {
             config.set(key, value);
         }
         config
-    }
-}
-
-/// The records processed since the last commit.
-#[derive(Default)]
-struct Batch {
-    started: Option<Instant>,
-    deliveries: Vec<DeliveryFuture>,
-    offsets: Vec<(String, i32, i64)>,
-}
-
-impl Batch {
-    fn start(&mut self) {
-        self.started.get_or_insert_with(Instant::now);
-    }
-
-    fn time_left(&self, max_wait: std::time::Duration) -> std::time::Duration {
-        match self.started {
-            Some(started) => max_wait.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(1)),
-            None => max_wait,
-        }
-    }
-
-    fn is_due(&self, max_records: usize, max_wait: std::time::Duration) -> bool {
-        self.started.is_some_and(|started| self.offsets.len() >= max_records || started.elapsed() >= max_wait)
     }
 }
 
@@ -269,7 +441,7 @@ async fn send(producer: &FutureProducer, output: Output) -> Result<DeliveryFutur
         match producer.send_result(record) {
             Ok(delivery) => return Ok(delivery),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Err((error, _)) => return Err(WorkerError::Delivery { topic: output.topic.clone(), error }),
         }

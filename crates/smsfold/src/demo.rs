@@ -41,7 +41,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         None => {
             let cluster = MockCluster::new(1).context("could not start the in-process mock cluster")?;
             let topics = Topics::default();
-            for (_, topic) in topics.named() {
+            // The mock cluster would create missing topics with its own
+            // partition count, so every topic the worker uses is made here.
+            let group_id = format!("smsfold-demo-{stamp}");
+            let changelogs = [format!("{group_id}-message-changelog"), format!("{group_id}-campaign-changelog")];
+            for topic in topics.named().iter().map(|(_, topic)| *topic).chain(changelogs.iter().map(String::as_str)) {
                 cluster.create_topic(topic, PARTITIONS, 1)?;
             }
             let bootstrap = cluster.bootstrap_servers();

@@ -1,0 +1,221 @@
+//! Records of the changelog topics, from which a worker rebuilds a
+//! partition's state when the partition is assigned to it.
+//!
+//! Keys are compacted per entry: one key per message, per cancellation, per
+//! campaign and per campaign message. A key starts with a one-byte tag and,
+//! where it joins two ids, gives the first id's length, so no two entries
+//! share a key whatever bytes the ids contain.
+
+use prost::Message;
+use smsfold_domain::{CampaignProjection, CampaignStatus, Channel, MessageProjection, MessageStatus, Timestamp};
+
+use crate::error::DecodeError;
+use crate::proto::internal;
+
+const MESSAGE_TAG: u8 = b'm';
+const CANCELLATION_TAG: u8 = b'x';
+const CAMPAIGN_TAG: u8 = b'c';
+const CAMPAIGN_MESSAGE_TAG: u8 = b'e';
+
+/// One decoded changelog entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangelogEntry {
+    Message(MessageProjection),
+    Cancellation { campaign_id: String, cause_event_id: String, occurred_at: Timestamp },
+    Campaign(CampaignProjection),
+    CampaignMessage { campaign_id: String, message_id: String, status: MessageStatus, segments: u16 },
+}
+
+/// Builds a message entry's key and value.
+pub fn message_record(projection: &MessageProjection) -> (Vec<u8>, Vec<u8>) {
+    let value = internal::MessageState {
+        message_id: projection.message_id.clone(),
+        status: u32::from(projection.status.rank()),
+        status_at_ms: projection.status_at.as_millis(),
+        error_code: projection.error_code,
+        segments: u32::from(projection.segments),
+        mms: projection.channel == Channel::Mms,
+        campaign_id: projection.campaign_id.clone().unwrap_or_default(),
+    };
+    (tagged(MESSAGE_TAG, &[&projection.message_id]), value.encode_to_vec())
+}
+
+/// Returns the key of a message entry, for a tombstone.
+pub fn message_key(message_id: &str) -> Vec<u8> {
+    tagged(MESSAGE_TAG, &[message_id])
+}
+
+/// Builds a cancellation entry's key and value.
+pub fn cancellation_record(campaign_id: &str, cause_event_id: &str, occurred_at: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let value = internal::CancellationState {
+        campaign_id: campaign_id.to_owned(),
+        cause_event_id: cause_event_id.to_owned(),
+        occurred_at_ms: occurred_at.as_millis(),
+    };
+    (tagged(CANCELLATION_TAG, &[campaign_id]), value.encode_to_vec())
+}
+
+/// Builds a campaign entry's key and value from its projection; the counts
+/// are left out because they follow from the campaign message entries.
+pub fn campaign_record(projection: &CampaignProjection) -> (Vec<u8>, Vec<u8>) {
+    let value = internal::CampaignState {
+        campaign_id: projection.campaign_id.clone(),
+        status: projection.status.map_or(0, |status| status as u32),
+        status_at_ms: projection.status_at.map_or(0, Timestamp::as_millis),
+        account_id: projection.account_id.clone().unwrap_or_default(),
+        name: projection.name.clone().unwrap_or_default(),
+        send_at_ms: projection.send_at.map(Timestamp::as_millis),
+        recipients: projection.recipients,
+        dispatched: projection.dispatched,
+        has_account_id: projection.account_id.is_some(),
+        has_name: projection.name.is_some(),
+    };
+    (tagged(CAMPAIGN_TAG, &[&projection.campaign_id]), value.encode_to_vec())
+}
+
+/// Builds a campaign message entry's key and value.
+pub fn campaign_message_record(
+    campaign_id: &str,
+    message_id: &str,
+    status: MessageStatus,
+    segments: u16,
+) -> (Vec<u8>, Vec<u8>) {
+    let value = internal::CampaignMessageState {
+        campaign_id: campaign_id.to_owned(),
+        message_id: message_id.to_owned(),
+        status: u32::from(status.rank()),
+        segments: u32::from(segments),
+    };
+    (tagged(CAMPAIGN_MESSAGE_TAG, &[campaign_id, message_id]), value.encode_to_vec())
+}
+
+/// Decodes a changelog record. Returns `Ok(None)` for a tombstone.
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>, DecodeError> {
+    let Some(value) = value else { return Ok(None) };
+    let entry = match key.first() {
+        Some(&MESSAGE_TAG) => {
+            let state = internal::MessageState::decode(value)?;
+            ChangelogEntry::Message(MessageProjection {
+                message_id: state.message_id,
+                status: message_status(state.status)?,
+                status_at: Timestamp::from_millis(state.status_at_ms),
+                error_code: state.error_code,
+                campaign_id: Some(state.campaign_id).filter(|id| !id.is_empty()),
+                segments: u16::try_from(state.segments).unwrap_or(u16::MAX),
+                channel: if state.mms { Channel::Mms } else { Channel::Sms },
+            })
+        }
+        Some(&CANCELLATION_TAG) => {
+            let state = internal::CancellationState::decode(value)?;
+            ChangelogEntry::Cancellation {
+                campaign_id: state.campaign_id,
+                cause_event_id: state.cause_event_id,
+                occurred_at: Timestamp::from_millis(state.occurred_at_ms),
+            }
+        }
+        Some(&CAMPAIGN_TAG) => {
+            let state = internal::CampaignState::decode(value)?;
+            let status = match state.status {
+                0 => None,
+                number => Some(
+                    CampaignStatus::ALL
+                        .into_iter()
+                        .find(|status| *status as u32 == number)
+                        .ok_or_else(|| DecodeError::invalid("status", format!("unknown campaign status {number}")))?,
+                ),
+            };
+            ChangelogEntry::Campaign(CampaignProjection {
+                campaign_id: state.campaign_id,
+                status,
+                status_at: status.map(|_| Timestamp::from_millis(state.status_at_ms)),
+                account_id: state.has_account_id.then_some(state.account_id),
+                name: state.has_name.then_some(state.name),
+                send_at: state.send_at_ms.map(Timestamp::from_millis),
+                recipients: state.recipients,
+                dispatched: state.dispatched,
+                counts: Default::default(),
+            })
+        }
+        Some(&CAMPAIGN_MESSAGE_TAG) => {
+            let state = internal::CampaignMessageState::decode(value)?;
+            ChangelogEntry::CampaignMessage {
+                campaign_id: state.campaign_id,
+                message_id: state.message_id,
+                status: message_status(state.status)?,
+                segments: u16::try_from(state.segments).unwrap_or(u16::MAX),
+            }
+        }
+        _ => return Err(DecodeError::invalid("key", "unknown changelog key tag")),
+    };
+    Ok(Some(entry))
+}
+
+fn message_status(number: u32) -> Result<MessageStatus, DecodeError> {
+    u8::try_from(number)
+        .ok()
+        .and_then(MessageStatus::from_rank)
+        .ok_or_else(|| DecodeError::invalid("status", format!("unknown message status {number}")))
+}
+
+/// Joins a tag and ids into a key; every id but the last is preceded by its
+/// length as four big-endian bytes.
+fn tagged(tag: u8, ids: &[&str]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + ids.iter().map(|id| id.len() + 4).sum::<usize>());
+    key.push(tag);
+    for (index, id) in ids.iter().enumerate() {
+        if index + 1 < ids.len() {
+            key.extend_from_slice(&(id.len() as u32).to_be_bytes());
+        }
+        key.extend_from_slice(id.as_bytes());
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_entry_round_trips() {
+        let projection = MessageProjection {
+            message_id: "m-1".into(),
+            status: MessageStatus::Delivered,
+            status_at: Timestamp::from_millis(1_700_000_000_123),
+            error_code: 7,
+            campaign_id: Some("c-1".into()),
+            segments: 3,
+            channel: Channel::Mms,
+        };
+        let (key, value) = message_record(&projection);
+        assert_eq!(decode(&key, Some(&value)).unwrap(), Some(ChangelogEntry::Message(projection)));
+    }
+
+    #[test]
+    fn campaign_entry_round_trips() {
+        let projection = CampaignProjection {
+            campaign_id: "c-1".into(),
+            status: Some(CampaignStatus::Sending),
+            status_at: Some(Timestamp::from_millis(5)),
+            account_id: Some(String::new()),
+            name: None,
+            send_at: Some(Timestamp::from_millis(9)),
+            recipients: Some(0),
+            dispatched: None,
+            counts: Default::default(),
+        };
+        let (key, value) = campaign_record(&projection);
+        assert_eq!(decode(&key, Some(&value)).unwrap(), Some(ChangelogEntry::Campaign(projection)));
+    }
+
+    #[test]
+    fn campaign_message_keys_do_not_collide() {
+        let (first, _) = campaign_message_record("ab", "c", MessageStatus::Sent, 1);
+        let (second, _) = campaign_message_record("a", "bc", MessageStatus::Sent, 1);
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn tombstone_decodes_to_none() {
+        assert_eq!(decode(&message_key("m-1"), None).unwrap(), None);
+    }
+}
