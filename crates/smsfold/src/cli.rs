@@ -28,6 +28,12 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GuaranteeArg {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Json,
     Protobuf,
@@ -41,6 +47,13 @@ pub struct RunArgs {
     /// Consumer group id; instances with the same id share the partitions.
     #[arg(long, env = "SMSFOLD_GROUP_ID", default_value = "smsfold")]
     pub group_id: String,
+    /// Name of this instance, unique within the group and stable across its
+    /// restarts; the transactional id is GROUP_ID-INSTANCE_ID [default: the host name].
+    #[arg(long, env = "SMSFOLD_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Delivery guarantee of the published changes.
+    #[arg(long, env = "SMSFOLD_GUARANTEE", value_enum, default_value = "exactly-once")]
+    pub guarantee: GuaranteeArg,
     #[command(flatten)]
     pub topics: TopicArgs,
     /// Format of the published status changes.

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use smsfold_wire::Format;
-use smsfold_worker::{http, metrics, Topics, Worker, WorkerConfig};
+use smsfold_worker::{http, metrics, Guarantee, Topics, Worker, WorkerConfig};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{GuaranteeArg, OutputFormat, RunArgs};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = config_from_args(&args)?;
@@ -42,6 +42,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 pub fn config_from_args(args: &RunArgs) -> anyhow::Result<WorkerConfig> {
     let mut config = WorkerConfig::new(args.bootstrap_servers.clone());
     config.group_id = args.group_id.clone();
+    if let Some(instance_id) = &args.instance_id {
+        config.instance_id = instance_id.clone();
+    }
+    config.guarantee = match args.guarantee {
+        GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
+        GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
+    };
     config.topics = Topics {
         message_events: args.topics.message_events_topic.clone(),
         campaign_events: args.topics.campaign_events_topic.clone(),
