@@ -14,5 +14,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/kafka-broker.sh start
 export SMSFOLD_TEST_BOOTSTRAP=127.0.0.1:${SMSFOLD_KAFKA_PORT:-19092}
 
+# Deployment files and the event contract, checked without Docker or Kubernetes.
+scripts/check-deploy.sh
+scripts/check-contract.sh
+
 cargo test --workspace --doc "$@"
 cargo test --workspace --all-targets "$@"
