@@ -90,12 +90,14 @@ pub async fn produce(records: &[Record]) {
 }
 
 /// Reads every record of `topic` from the beginning, read_committed, until
-/// `expected` records were read or nothing new arrived for `idle`.
+/// every partition reached its end and at least `expected` records were
+/// read, or until nothing new arrived for `idle`.
 pub fn read_topic(topic: &str, expected: usize, idle: Duration) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", unique("suite-reader"))
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .create()
         .expect("consumer");
@@ -108,15 +110,20 @@ pub fn read_topic(topic: &str, expected: usize, idle: Duration) -> Vec<OwnedMess
     consumer.assign(&assignment).expect("assign");
 
     let mut records = Vec::new();
+    let mut at_end = std::collections::HashSet::new();
     let mut last_new = Instant::now();
-    while records.len() < expected || last_new.elapsed() < Duration::from_millis(500) {
+    while records.len() < expected || at_end.len() < partitions as usize {
         if last_new.elapsed() > idle {
             break;
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(record)) => {
+                at_end.remove(&record.partition());
                 records.push(record.detach());
                 last_new = Instant::now();
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
             }
             Some(Err(error)) => panic!("reading {topic} failed: {error}"),
             None => {}

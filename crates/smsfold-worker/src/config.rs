@@ -104,6 +104,9 @@ pub struct WorkerConfig {
     pub batch_max_records: usize,
     /// Maximum time a batch stays open before it is committed.
     pub batch_max_wait: Duration,
+    /// An open batch commits when no record arrives for this long, so at low
+    /// load a change is published within about this time plus one commit.
+    pub batch_idle: Duration,
     /// Partitions of the internal campaign stage topic when smsfold creates
     /// it; `None` uses the partition count of the message events topic.
     pub campaign_stage_partitions: Option<i32>,
@@ -130,6 +133,7 @@ impl WorkerConfig {
             max_record_bytes: 1024 * 1024,
             batch_max_records: 5_000,
             batch_max_wait: Duration::from_millis(100),
+            batch_idle: Duration::from_millis(5),
             campaign_stage_partitions: None,
             replication_factor: 1,
             http_addr: None,

@@ -80,12 +80,17 @@ fn restore_topic(
         .create_with_context(RestoreContext)
         .map_err(WorkerError::Kafka)?;
 
+    let probe: BaseConsumer<RestoreContext> = client
+        .clone()
+        .set("isolation.level", "read_uncommitted")
+        .create_with_context(RestoreContext)
+        .map_err(WorkerError::Kafka)?;
+
     let mut assignment = TopicPartitionList::new();
     let mut high_watermarks = HashMap::new();
     for &partition in partitions {
         assignment.add_partition_offset(topic, partition, Offset::Beginning).map_err(WorkerError::Kafka)?;
-        let (_, high) =
-            consumer.fetch_watermarks(topic, partition, Duration::from_secs(30)).map_err(WorkerError::Kafka)?;
+        let high = wait_until_stable(&probe, &consumer, topic, partition)?;
         high_watermarks.insert(partition, high);
         metrics::restore_remaining(partition, high);
     }
@@ -117,6 +122,38 @@ fn restore_topic(
         }
     }
     Ok(())
+}
+
+/// Waits until no open transaction holds back the partition's committed
+/// end, and returns its high watermark.
+///
+/// A read_committed consumer stops at the last stable offset (LSO), the
+/// start of the oldest open transaction. If a previous owner died with a
+/// transaction open, records committed after that transaction began sit
+/// beyond the LSO, and a restore that stopped there would miss them. Such a
+/// transaction ends when its owner restarts (init_transactions aborts it)
+/// or when `transaction.timeout.ms` passes, so the wait is bounded.
+fn wait_until_stable(
+    probe: &BaseConsumer<RestoreContext>,
+    committed: &BaseConsumer<RestoreContext>,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, WorkerError> {
+    let timeout = Duration::from_secs(30);
+    let started = Instant::now();
+    loop {
+        // The probe reads uncommitted, so its "high" is the high watermark;
+        // the read_committed consumer's "high" is the LSO.
+        let (_, high) = probe.fetch_watermarks(topic, partition, timeout).map_err(WorkerError::Kafka)?;
+        let (_, stable) = committed.fetch_watermarks(topic, partition, timeout).map_err(WorkerError::Kafka)?;
+        if stable >= high {
+            return Ok(high);
+        }
+        if started.elapsed() >= Duration::from_secs(2) {
+            info!(topic, partition, stable, high, "waiting for an open transaction on the changelog to end");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Client callbacks of the restore consumer: the end-of-partition events it

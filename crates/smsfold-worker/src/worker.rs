@@ -124,8 +124,15 @@ impl Worker {
         let mut batch_started: Option<Instant> = None;
         let mut last_timestamps: HashMap<(String, i32), i64> = HashMap::new();
         loop {
+            // An open batch waits at most `batch_idle` for the next record:
+            // when input pauses the batch commits at once, and under load it
+            // grows towards `batch_max_records` or `batch_max_wait`.
             let wait = match batch_started {
-                Some(started) => config.batch_max_wait.saturating_sub(started.elapsed()).max(Duration::from_millis(1)),
+                Some(started) => config
+                    .batch_max_wait
+                    .saturating_sub(started.elapsed())
+                    .min(config.batch_idle)
+                    .max(Duration::from_millis(1)),
                 None => config.batch_max_wait,
             };
             let received = tokio::select! {
@@ -156,6 +163,7 @@ impl Worker {
                 batch_started = None;
             }
 
+            let mut idle = false;
             match received {
                 Ok(Ok(record)) => {
                     let topic = record.topic();
@@ -185,11 +193,11 @@ impl Worker {
                     consumer.context().batch().offsets.insert(key, record.offset() + 1);
                 }
                 Ok(Err(error)) => warn!(%error, "consumer error"),
-                Err(_elapsed) => {}
+                Err(_elapsed) => idle = true,
             }
 
             let due = batch_started.is_some_and(|started| {
-                started.elapsed() >= config.batch_max_wait
+                idle || started.elapsed() >= config.batch_max_wait
                     || consumer.context().batch().offsets.len() >= config.batch_max_records
             });
             if due {
@@ -386,6 +394,10 @@ impl Worker {
         config
             .set("bootstrap.servers", &self.config.bootstrap_servers)
             .set("group.id", &self.config.group_id)
+            // Static membership: a restarted instance takes its partitions
+            // back without a rebalance if it returns within the session
+            // timeout.
+            .set("group.instance.id", &self.config.instance_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             // Range assignment gives each member the same partition numbers of
@@ -413,7 +425,9 @@ impl Worker {
         if self.config.guarantee == Guarantee::ExactlyOnce {
             config
                 .set("transactional.id", format!("{}-{}", self.config.group_id, self.config.instance_id))
-                .set("transaction.timeout.ms", "60000");
+                // A dead instance's open transaction holds back what others
+                // can read (and restore) until it times out, so keep it short.
+                .set("transaction.timeout.ms", "10000");
         }
         for (key, value) in &self.config.kafka_properties {
             config.set(key, value);
