@@ -196,6 +196,18 @@ fn remove(counts: &mut CampaignCounts, status: MessageStatus, segments: u16) {
 #[derive(Debug, Default)]
 pub struct CampaignFold {
     campaigns: HashMap<String, CampaignState>,
+    /// Latest event time seen, in ms since the epoch.
+    watermark: i64,
+    /// Campaigns that left the live state, with the watermark then (ms).
+    retired: HashMap<String, i64>,
+}
+
+/// A campaign that left the live state, for the changelog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvictedCampaign {
+    pub campaign_id: String,
+    /// Keys of its messages' entries.
+    pub messages: Vec<MessageKey>,
 }
 
 impl CampaignFold {
@@ -217,6 +229,10 @@ impl CampaignFold {
     /// cancellation of a Completed campaign.
     pub fn apply(&mut self, event: &CampaignEvent) -> Result<Option<CampaignChange>, Reject> {
         let at = event.occurred_at;
+        if self.retired.contains_key(event.campaign_id.as_str()) {
+            return Err(Reject::CampaignRetired { campaign_id: event.campaign_id.clone() });
+        }
+        self.watermark = self.watermark.max(at.as_millis());
         let campaign = self.campaigns.entry_ref(event.campaign_id.as_str()).or_default();
         let change = match &event.kind {
             CampaignEventKind::Created { account_id, name } => {
@@ -255,7 +271,12 @@ impl CampaignFold {
     /// Records the current status of one of a campaign's messages.
     ///
     /// Returns the campaign's status change when the message completes it.
+    /// An update for a campaign that left the live state changes nothing.
     pub fn record(&mut self, update: &MessageUpdate<'_>) -> Option<CampaignChange> {
+        if self.retired.contains_key(update.campaign_id) {
+            return None;
+        }
+        self.watermark = self.watermark.max(update.at.as_millis());
         let campaign = self.campaigns.entry_ref(update.campaign_id).or_default();
         if !campaign.record(update) {
             return None;
@@ -274,6 +295,9 @@ impl CampaignFold {
     /// them; its counts are ignored, because they follow from the restored
     /// messages.
     pub fn restore_campaign(&mut self, projection: &CampaignProjection) {
+        if let Some(at) = projection.status_at {
+            self.watermark = self.watermark.max(at.as_millis());
+        }
         let campaign = self.campaigns.entry_ref(projection.campaign_id.as_str()).or_default();
         campaign.status = projection.status;
         campaign.status_at = projection.status_at;
@@ -293,6 +317,52 @@ impl CampaignFold {
             remove(&mut campaign.counts, old.status, old.segments);
         }
         add(&mut campaign.counts, status, segments);
+    }
+
+    /// Removes every Completed or Cancelled campaign whose status time is
+    /// more than `retention` before the watermark, and remembers its id for
+    /// one more `retention`, during which its events are rejected and its
+    /// message updates ignored. Returns the campaigns removed and the ids
+    /// forgotten.
+    pub fn evict(&mut self, retention: std::time::Duration) -> (Vec<EvictedCampaign>, Vec<String>) {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let horizon = self.watermark.saturating_sub(retention_ms);
+        let mut evicted = Vec::new();
+        let watermark = self.watermark;
+        let retired = &mut self.retired;
+        self.campaigns.retain(|campaign_id, state| {
+            let ended = state.status.is_some_and(CampaignStatus::is_final);
+            let old = state.status_at.is_some_and(|at| at.as_millis() < horizon);
+            if !(ended && old) {
+                return true;
+            }
+            retired.insert(campaign_id.clone(), watermark);
+            evicted.push(EvictedCampaign {
+                campaign_id: campaign_id.clone(),
+                messages: state.messages.keys().copied().collect(),
+            });
+            false
+        });
+        let mut forgotten = Vec::new();
+        self.retired.retain(|campaign_id, retired_at| {
+            let keep = *retired_at >= horizon;
+            if !keep {
+                forgotten.push(campaign_id.clone());
+            }
+            keep
+        });
+        (evicted, forgotten)
+    }
+
+    /// Returns the fold's event-time watermark: the latest event time seen.
+    pub fn watermark(&self) -> Timestamp {
+        Timestamp::from_millis(self.watermark)
+    }
+
+    /// Remembers a retired campaign, as restored from a changelog.
+    pub fn restore_retired(&mut self, campaign_id: &str, retired_at: Timestamp) {
+        self.retired.insert(campaign_id.to_owned(), retired_at.as_millis());
+        self.watermark = self.watermark.max(retired_at.as_millis());
     }
 
     /// Returns one campaign's projection, if the fold has seen it.

@@ -19,6 +19,23 @@ impl MessageKey {
         MessageKey([hash as u64, (hash >> 64) as u64])
     }
 
+    /// Returns the key's 16 bytes, little-endian halves.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        bytes[8..].copy_from_slice(&self.0[1].to_le_bytes());
+        bytes
+    }
+
+    /// Rebuilds a key from [`MessageKey::to_bytes`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        let mut low = [0; 8];
+        let mut high = [0; 8];
+        low.copy_from_slice(&bytes[..8]);
+        high.copy_from_slice(&bytes[8..]);
+        MessageKey([u64::from_le_bytes(low), u64::from_le_bytes(high)])
+    }
+
     /// Returns the key as one 128-bit number.
     pub fn as_u128(self) -> u128 {
         (u128::from(self.0[1]) << 64) | u128::from(self.0[0])

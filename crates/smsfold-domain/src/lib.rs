@@ -9,10 +9,13 @@ pub mod event;
 pub mod key;
 pub mod message_fold;
 pub mod reject;
+pub mod retention;
 pub mod status;
 pub mod time;
 
-pub use campaign_fold::{CampaignChange, CampaignCounts, CampaignFold, CampaignProjection, MessageUpdate};
+pub use campaign_fold::{
+    CampaignChange, CampaignCounts, CampaignFold, CampaignProjection, EvictedCampaign, MessageUpdate,
+};
 pub use event::{
     CampaignEvent, CampaignEventKind, Channel, MessageAttributes, MessageEvent, MessageEventKind,
     ReceiptOutcome,

@@ -125,6 +125,9 @@ pub struct MessageFold {
     campaign_ids: Vec<String>,
     campaign_index: HashMap<String, u32>,
     cancellations: HashMap<u32, Cancellation>,
+    /// Retention bookkeeping: the event-time watermark, retired keys and
+    /// the arena bytes of evicted ids.
+    retention: crate::retention::RetentionState,
 }
 
 impl MessageFold {
@@ -177,8 +180,11 @@ impl MessageFold {
         let key = MessageKey::of(&event.message_id);
 
         let Some(state) = self.messages.get(&key).copied() else {
+            self.retention.check_unknown(key, event)?;
+            self.retention.observe(at);
             return self.insert(key, event, status, attributes);
         };
+        self.retention.observe(at);
 
         // Check every contradiction before changing anything.
         let current = state.status();
@@ -301,6 +307,7 @@ impl MessageFold {
             flags: if projection.channel == Channel::Mms { FLAG_MMS } else { 0 },
         };
         self.messages.insert(key, state);
+        self.retention.observe(projection.status_at.as_millis());
         Ok(())
     }
 
@@ -450,3 +457,64 @@ fn direction_conflict(message_id: &str, status: MessageStatus, current: MessageS
 
 #[cfg(test)]
 mod tests;
+
+/// Retention: settled messages leave the live state after a while.
+impl MessageFold {
+    /// Returns the fold's event-time watermark: the latest event time seen.
+    pub fn watermark(&self) -> Timestamp {
+        Timestamp::from_millis(self.retention.watermark)
+    }
+
+    /// Removes every settled message (sent or final) whose status time is
+    /// more than `retention` before the watermark, and remembers its key for
+    /// one more `retention` so that late events for it are rejected instead
+    /// of starting it over. Keys remembered longer than that are forgotten.
+    pub fn evict(&mut self, retention: std::time::Duration) -> crate::retention::Eviction {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        self.retention.retention_ms = Some(retention_ms);
+        let horizon = self.retention.watermark.saturating_sub(retention_ms);
+
+        let mut eviction = crate::retention::Eviction::default();
+        let ids = &self.ids;
+        let retention_state = &mut self.retention;
+        self.messages.retain(|key, state| {
+            let settled = state.status().is_settled();
+            if !settled || state.status_at >= horizon {
+                return true;
+            }
+            eviction.evicted.push(read_id(ids, state.id_offset).to_owned());
+            retention_state.retire(*key, state.id_offset, ids);
+            false
+        });
+        eviction.forgotten = self.retention.forget_before(horizon);
+        eviction.retired = eviction
+            .evicted
+            .iter()
+            .map(|id| (MessageKey::of(id), self.retention.watermark))
+            .collect();
+        self.compact_ids_if_sparse();
+        eviction
+    }
+
+    /// Remembers a retired key, as restored from a changelog.
+    pub fn restore_retired(&mut self, key: MessageKey, retired_at: Timestamp) {
+        self.retention.restore_retired(key, retired_at.as_millis());
+    }
+
+    /// Rewrites the id arena without the ids of evicted messages once they
+    /// take more than half of it.
+    fn compact_ids_if_sparse(&mut self) {
+        if self.retention.dead_id_bytes * 2 <= self.ids.len() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(self.ids.len() - self.retention.dead_id_bytes);
+        for state in self.messages.values_mut() {
+            let id = read_id(&self.ids, state.id_offset).as_bytes();
+            state.id_offset = ids.len() as u32;
+            ids.push(id.len() as u8);
+            ids.extend_from_slice(id);
+        }
+        self.ids = ids;
+        self.retention.dead_id_bytes = 0;
+    }
+}

@@ -19,6 +19,12 @@ pub enum Reject {
     },
     #[error("message id is {len} bytes long; the maximum is {max}")]
     MessageIdTooLong { len: usize, max: usize },
+    #[error("message {message_id} was settled longer than the retention ago and has left the live state")]
+    MessageRetired { message_id: String },
+    #[error("the event of message {message_id} happened at {occurred_at_ms} ms, before the retention horizon {horizon_ms} ms")]
+    BeyondRetention { message_id: String, occurred_at_ms: i64, horizon_ms: i64 },
+    #[error("campaign {campaign_id} ended longer than the retention ago and has left the live state")]
+    CampaignRetired { campaign_id: String },
     #[error("campaign {campaign_id} is already {status}; a {event} event cannot apply")]
     CampaignFinal {
         campaign_id: String,
@@ -35,7 +41,10 @@ impl Reject {
             Reject::DirectionConflict { .. } => "direction_conflict",
             Reject::CampaignConflict { .. } => "campaign_conflict",
             Reject::MessageIdTooLong { .. } => "message_id_too_long",
+            Reject::MessageRetired { .. } => "message_retired",
+            Reject::BeyondRetention { .. } => "beyond_retention",
             Reject::CampaignFinal { .. } => "campaign_final",
+            Reject::CampaignRetired { .. } => "campaign_retired",
         }
     }
 }

@@ -7,7 +7,9 @@
 //! share a key whatever bytes the ids contain.
 
 use prost::Message;
-use smsfold_domain::{CampaignProjection, CampaignStatus, Channel, MessageProjection, MessageStatus, Timestamp};
+use smsfold_domain::{
+    CampaignProjection, CampaignStatus, Channel, MessageKey, MessageProjection, MessageStatus, Timestamp,
+};
 
 use crate::error::DecodeError;
 use crate::proto::internal;
@@ -16,6 +18,8 @@ const MESSAGE_TAG: u8 = b'm';
 const CANCELLATION_TAG: u8 = b'x';
 const CAMPAIGN_TAG: u8 = b'c';
 const CAMPAIGN_MESSAGE_TAG: u8 = b'e';
+const RETIRED_MESSAGE_TAG: u8 = b'r';
+const RETIRED_CAMPAIGN_TAG: u8 = b'q';
 
 /// One decoded changelog entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,10 @@ pub enum ChangelogEntry {
     Cancellation { campaign_id: String, cause_event_id: String, occurred_at: Timestamp },
     Campaign(CampaignProjection),
     CampaignMessage { campaign_id: String, message_id: String, status: MessageStatus, segments: u16 },
+    /// A message that left the live state, remembered until `retired_at`
+    /// is more than the retention in the past.
+    RetiredMessage { key: MessageKey, retired_at: Timestamp },
+    RetiredCampaign { campaign_id: String, retired_at: Timestamp },
 }
 
 /// Builds a message entry's key and value.
@@ -86,7 +94,46 @@ pub fn campaign_message_record(
         status: u32::from(status.rank()),
         segments: u32::from(segments),
     };
-    (tagged(CAMPAIGN_MESSAGE_TAG, &[campaign_id, message_id]), value.encode_to_vec())
+    (campaign_message_key(campaign_id, MessageKey::of(message_id)), value.encode_to_vec())
+}
+
+/// Returns the key of a campaign entry, for a tombstone.
+pub fn campaign_key(campaign_id: &str) -> Vec<u8> {
+    tagged(CAMPAIGN_TAG, &[campaign_id])
+}
+
+/// Returns the key of a campaign message entry: the campaign id with its
+/// length, then the message's 16-byte key, so that the entries of an
+/// evicted campaign can be deleted from the fold's keys alone.
+pub fn campaign_message_key(campaign_id: &str, message: MessageKey) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 4 + campaign_id.len() + 16);
+    key.push(CAMPAIGN_MESSAGE_TAG);
+    key.extend_from_slice(&(campaign_id.len() as u32).to_be_bytes());
+    key.extend_from_slice(campaign_id.as_bytes());
+    key.extend_from_slice(&message.to_bytes());
+    key
+}
+
+/// Builds the entry of a retired message.
+pub fn retired_message_record(message: MessageKey, retired_at: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    (retired_message_key(message), retired_at.as_millis().to_be_bytes().to_vec())
+}
+
+/// Returns the key of a retired message's entry, for a tombstone.
+pub fn retired_message_key(message: MessageKey) -> Vec<u8> {
+    let mut key = vec![RETIRED_MESSAGE_TAG];
+    key.extend_from_slice(&message.to_bytes());
+    key
+}
+
+/// Builds the entry of a retired campaign.
+pub fn retired_campaign_record(campaign_id: &str, retired_at: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    (retired_campaign_key(campaign_id), retired_at.as_millis().to_be_bytes().to_vec())
+}
+
+/// Returns the key of a retired campaign's entry, for a tombstone.
+pub fn retired_campaign_key(campaign_id: &str) -> Vec<u8> {
+    tagged(RETIRED_CAMPAIGN_TAG, &[campaign_id])
 }
 
 /// Decodes a changelog record. Returns `Ok(None)` for a tombstone.
@@ -145,9 +192,26 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
                 segments: u16::try_from(state.segments).unwrap_or(u16::MAX),
             }
         }
+        Some(&RETIRED_MESSAGE_TAG) => {
+            let bytes: [u8; 16] = key
+                .get(1..17)
+                .and_then(|slice| slice.try_into().ok())
+                .ok_or_else(|| DecodeError::invalid("key", "a retired message key has 16 bytes"))?;
+            ChangelogEntry::RetiredMessage { key: MessageKey::from_bytes(bytes), retired_at: millis(value)? }
+        }
+        Some(&RETIRED_CAMPAIGN_TAG) => ChangelogEntry::RetiredCampaign {
+            campaign_id: String::from_utf8_lossy(&key[1..]).into_owned(),
+            retired_at: millis(value)?,
+        },
         _ => return Err(DecodeError::invalid("key", "unknown changelog key tag")),
     };
     Ok(Some(entry))
+}
+
+fn millis(value: &[u8]) -> Result<Timestamp, DecodeError> {
+    let bytes: [u8; 8] =
+        value.try_into().map_err(|_| DecodeError::invalid("value", "a retirement time has 8 bytes"))?;
+    Ok(Timestamp::from_millis(i64::from_be_bytes(bytes)))
 }
 
 fn message_status(number: u32) -> Result<MessageStatus, DecodeError> {

@@ -107,6 +107,11 @@ pub struct WorkerConfig {
     /// An open batch commits when no record arrives for this long, so at low
     /// load a change is published within about this time plus one commit.
     pub batch_idle: Duration,
+    /// How long a settled message, or an ended campaign, stays in the live
+    /// state after its last status change, in event time.
+    pub retention: Duration,
+    /// Wall-clock time between two eviction passes.
+    pub eviction_interval: Duration,
     /// Partitions of the internal campaign stage topic when smsfold creates
     /// it; `None` uses the partition count of the message events topic.
     pub campaign_stage_partitions: Option<i32>,
@@ -134,6 +139,8 @@ impl WorkerConfig {
             batch_max_records: 5_000,
             batch_max_wait: Duration::from_millis(100),
             batch_idle: Duration::from_millis(5),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            eviction_interval: Duration::from_secs(60),
             campaign_stage_partitions: None,
             replication_factor: 1,
             http_addr: None,
@@ -184,6 +191,9 @@ impl WorkerConfig {
         }
         if self.batch_max_wait.is_zero() {
             return Err(ConfigError::new("batch_max_wait_ms", "is 0; set a positive time in milliseconds, e.g. 100"));
+        }
+        if self.retention.is_zero() {
+            return Err(ConfigError::new("retention_hours", "is 0; set how long settled messages stay, e.g. 168 (7 days)"));
         }
         if self.campaign_stage_partitions.is_some_and(|n| n < 1) {
             return Err(ConfigError::new("campaign_stage_partitions", "must be at least 1"));

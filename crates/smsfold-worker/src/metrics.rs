@@ -118,3 +118,11 @@ pub fn consumer_lag_seconds(topic: &str, partition: i32, seconds: f64) {
 pub fn transaction_aborted(reason: &'static str) {
     counter!(TRANSACTIONS_ABORTED, "reason" => reason).increment(1);
 }
+
+pub const EVICTED: &str = "smsfold_evicted_total";
+
+/// Counts messages and campaigns that left the live state.
+pub fn evicted(messages: usize, campaigns: usize) {
+    counter!(EVICTED, "entity" => "message").increment(messages as u64);
+    counter!(EVICTED, "entity" => "campaign").increment(campaigns as u64);
+}

@@ -206,6 +206,12 @@ fn apply(
             let fold = restored.campaigns.entry(partition).or_default();
             fold.restore_message(&campaign_id, &message_id, status, segments);
         }
+        ChangelogEntry::RetiredMessage { key, retired_at } if message_stage => {
+            restored.messages.entry(partition).or_default().restore_retired(key, retired_at);
+        }
+        ChangelogEntry::RetiredCampaign { campaign_id, retired_at } if !message_stage => {
+            restored.campaigns.entry(partition).or_default().restore_retired(&campaign_id, retired_at);
+        }
         _ => warn!(partition, "skipped a changelog record of the other stage"),
     }
 }

@@ -28,6 +28,9 @@ use rdkafka::{Message, Offset};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use smsfold_domain::Timestamp;
+use smsfold_wire::changelog;
+
 use crate::config::{Guarantee, WorkerConfig};
 use crate::context::{Assignment, WorkerContext, COMMIT_TIMEOUT};
 use crate::error::WorkerError;
@@ -123,6 +126,7 @@ impl Worker {
         let mut deliveries: Vec<DeliveryFuture> = Vec::new();
         let mut batch_started: Option<Instant> = None;
         let mut last_timestamps: HashMap<(String, i32), i64> = HashMap::new();
+        let mut last_eviction = Instant::now();
         loop {
             // An open batch waits at most `batch_idle` for the next record:
             // when input pauses the batch commits at once, and under load it
@@ -191,6 +195,14 @@ impl Worker {
                         last_timestamps.insert(key.clone(), timestamp);
                     }
                     consumer.context().batch().offsets.insert(key, record.offset() + 1);
+
+                    // Eviction writes tombstones, so it runs inside a batch.
+                    if last_eviction.elapsed() >= config.eviction_interval {
+                        last_eviction = Instant::now();
+                        for output in self.evict() {
+                            deliveries.push(send(&producer, output).await?);
+                        }
+                    }
                 }
                 Ok(Err(error)) => warn!(%error, "consumer error"),
                 Err(_elapsed) => idle = true,
@@ -360,6 +372,63 @@ impl Worker {
         self.ready.store(true, Ordering::Release);
         metrics::ready(true);
         Ok(())
+    }
+
+    /// Evicts settled messages and ended campaigns older than the retention
+    /// from every held partition; returns the changelog records that
+    /// record it.
+    fn evict(&self) -> Vec<Output> {
+        let config = &self.config;
+        let mut outputs = Vec::new();
+        let changelog_record = |topic: &str, partition: i32, key: Vec<u8>, value: Option<Vec<u8>>| Output {
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            key: Some(key),
+            payload: value,
+            headers: None,
+        };
+        let message_changelog = config.message_changelog();
+        let campaign_changelog = config.campaign_changelog();
+        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+        let mut evicted_messages = 0;
+        for (&partition, fold) in projections.messages.iter_mut() {
+            let eviction = fold.evict(config.retention);
+            evicted_messages += eviction.evicted.len();
+            for message_id in &eviction.evicted {
+                outputs.push(changelog_record(&message_changelog, partition, changelog::message_key(message_id), None));
+            }
+            for (key, retired_at) in eviction.retired {
+                let (key, value) = changelog::retired_message_record(key, Timestamp::from_millis(retired_at));
+                outputs.push(changelog_record(&message_changelog, partition, key, Some(value)));
+            }
+            for (key, _) in eviction.forgotten {
+                outputs.push(changelog_record(&message_changelog, partition, changelog::retired_message_key(key), None));
+            }
+        }
+        let mut evicted_campaigns = 0;
+        for (&partition, fold) in projections.campaigns.iter_mut() {
+            let (evicted, forgotten) = fold.evict(config.retention);
+            evicted_campaigns += evicted.len();
+            for campaign in evicted {
+                let id = &campaign.campaign_id;
+                outputs.push(changelog_record(&campaign_changelog, partition, changelog::campaign_key(id), None));
+                for message in campaign.messages {
+                    let key = changelog::campaign_message_key(id, message);
+                    outputs.push(changelog_record(&campaign_changelog, partition, key, None));
+                }
+                let (key, value) = changelog::retired_campaign_record(id, fold.watermark());
+                outputs.push(changelog_record(&campaign_changelog, partition, key, Some(value)));
+            }
+            for campaign_id in forgotten {
+                let key = changelog::retired_campaign_key(&campaign_id);
+                outputs.push(changelog_record(&campaign_changelog, partition, key, None));
+            }
+        }
+        if evicted_messages > 0 || evicted_campaigns > 0 {
+            info!(messages = evicted_messages, campaigns = evicted_campaigns, "evicted settled state older than the retention");
+            metrics::evicted(evicted_messages, evicted_campaigns);
+        }
+        outputs
     }
 
     fn export_gauges(&self, last_timestamps: &mut HashMap<(String, i32), i64>) {

@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Maximum time a batch stays open, in milliseconds.
     #[arg(long, env = "SMSFOLD_BATCH_MAX_WAIT_MS", default_value_t = 100)]
     pub batch_max_wait_ms: u64,
+    /// Hours a settled message or an ended campaign stays in the live state
+    /// after its last status change, in event time.
+    #[arg(long, env = "SMSFOLD_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
     /// Partitions of the internal campaign stage topic when smsfold creates it
     /// [default: the partition count of the message events topic].
     #[arg(long, env = "SMSFOLD_CAMPAIGN_STAGE_PARTITIONS")]

@@ -65,6 +65,7 @@ pub fn config_from_args(args: &RunArgs) -> anyhow::Result<WorkerConfig> {
     config.max_record_bytes = args.max_record_bytes;
     config.batch_max_records = args.batch_max_records;
     config.batch_max_wait = Duration::from_millis(args.batch_max_wait_ms);
+    config.retention = Duration::from_secs(args.retention_hours.saturating_mul(3600));
     config.campaign_stage_partitions = args.campaign_stage_partitions;
     config.replication_factor = args.replication_factor;
     config.http_addr = Some(args.http_addr);
