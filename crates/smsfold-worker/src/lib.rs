@@ -6,6 +6,8 @@
 pub mod config;
 mod context;
 mod restore;
+pub mod rebuild;
+pub mod replay;
 pub mod dead_letter;
 pub mod error;
 pub mod http;

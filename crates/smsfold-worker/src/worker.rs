@@ -37,6 +37,7 @@ use crate::error::WorkerError;
 use crate::metrics;
 use crate::output::{Output, Outputs};
 use crate::processor::Processor;
+use crate::replay::Replay;
 use crate::projections::Projections;
 use crate::restore;
 use crate::topics;
@@ -48,6 +49,8 @@ const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
 /// A configured worker, ready to run.
 pub struct Worker {
     config: WorkerConfig,
+    /// Input offsets below which outputs were published before a rebuild.
+    replay: Replay,
     projections: Arc<Mutex<Projections>>,
     ready: Arc<AtomicBool>,
 }
@@ -63,7 +66,16 @@ impl Worker {
     /// Checks the configuration; connects nothing yet.
     pub fn new(config: WorkerConfig) -> Result<Self, WorkerError> {
         config.validate()?;
-        Ok(Worker { config, projections: Arc::default(), ready: Arc::default() })
+        Ok(Worker { config, replay: Replay::default(), projections: Arc::default(), ready: Arc::default() })
+    }
+
+    /// Makes the worker replay: status changes and dead letters caused by
+    /// input records below `until` (offsets per input topic and partition)
+    /// were published before, so they are not published again, while the
+    /// state, the changelogs and the internal records are rebuilt.
+    pub fn replaying(mut self, until: HashMap<(String, i32), i64>) -> Self {
+        self.replay = Replay { until };
+        self
     }
 
     /// Returns the projections, shared with the running worker.
@@ -186,6 +198,9 @@ impl Worker {
                     {
                         let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
                         processor.process(&record, &mut projections, &mut outputs);
+                    }
+                    if self.replay.is_replayed(&record) {
+                        self.replay.suppress(&mut outputs, topics);
                     }
                     for output in outputs.records {
                         deliveries.push(send(&producer, output).await?);

@@ -16,6 +16,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the worker against a Kafka cluster.
     Run(RunArgs),
+    /// Rebuild the projections from the input topics: drop the state, fold
+    /// every input event again and publish nothing that was published
+    /// before. Stop every `smsfold run` instance of the group first.
+    Rebuild(RunArgs),
     /// Drive a demo campaign through the worker and print what it publishes.
     /// Without --bootstrap-servers it runs on an in-process mock cluster.
     Demo(DemoArgs),

@@ -24,6 +24,10 @@ fn main() -> std::process::ExitCode {
                 logging::init(args.log_format, "info");
                 run::run(args).await
             }
+            Command::Rebuild(args) => {
+                logging::init(args.log_format, "info");
+                run::rebuild(args).await
+            }
             Command::Demo(args) => {
                 logging::init(args.log_format, "warn");
                 demo::demo(args).await

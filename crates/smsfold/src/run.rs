@@ -39,6 +39,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     result.map_err(Into::into)
 }
 
+/// `smsfold rebuild`: rebuilds the projections, printing progress on stderr.
+pub async fn rebuild(args: RunArgs) -> anyhow::Result<()> {
+    let config = config_from_args(&args)?;
+    let done = smsfold_worker::rebuild::rebuild(config, |progress| {
+        let percent = if progress.total > 0 { progress.replayed * 100 / progress.total } else { 100 };
+        eprintln!("rebuild: {percent}% ({} of {} input records)", progress.replayed, progress.total);
+    })
+    .await?;
+    eprintln!("rebuild: done, {} input records folded again", done.total);
+    Ok(())
+}
+
 pub fn config_from_args(args: &RunArgs) -> anyhow::Result<WorkerConfig> {
     let mut config = WorkerConfig::new(args.bootstrap_servers.clone());
     config.group_id = args.group_id.clone();
