@@ -168,6 +168,10 @@ transaction.state.log.num.partitions=8
 num.partitions=4
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+# Consumer-protocol groups (KIP-848): a stopped static member leaves after
+# this session timeout; the tests restart and rebuild groups, so keep it short.
+group.consumer.min.session.timeout.ms=6000
+group.consumer.session.timeout.ms=10000
 # group.coordinator.rebalance.protocols is left at its default, which in
 # Kafka 4.4 is classic,consumer,streams, so the consumer group protocol
 # (KIP-848) is on. Kafka 4.4 deprecates that setting.

@@ -82,7 +82,6 @@ impl Workers {
             .args(["--message-commands-topic", &topics.message_commands])
             .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--batch-max-wait-ms", "200"])
-            .args(["--kafka-property", "session.timeout.ms=10000"])
             .env("RUST_LOG", "warn,smsfold_worker=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))

@@ -64,8 +64,6 @@ async fn rebuild_publishes_nothing_twice() {
     config.group_id = unique("rebuild-group");
     config.instance_id = "only".to_owned();
     config.topics = topics.clone();
-    // A stopped static member leaves the group when its session times out.
-    config.kafka_properties.insert("session.timeout.ms".into(), "6000".into());
 
     // A campaign of 300 messages and one poison record, folded once.
     let events = &topics.message_events;

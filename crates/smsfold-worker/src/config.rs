@@ -83,6 +83,17 @@ pub enum Guarantee {
     AtLeastOnce,
 }
 
+/// The consumer group protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// The consumer group protocol of KIP-848 (Kafka 4): the broker assigns
+    /// partitions and rebalances incrementally.
+    Consumer,
+    /// The classic protocol with the eager range assignor, for brokers
+    /// before Kafka 4 and for librdkafka's mock cluster.
+    Classic,
+}
+
 /// Everything the worker needs to run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -95,6 +106,7 @@ pub struct WorkerConfig {
     /// zombie at once. Instances of one group need distinct ids.
     pub instance_id: String,
     pub guarantee: Guarantee,
+    pub group_protocol: GroupProtocol,
     pub topics: Topics,
     /// Format of the status changes smsfold publishes.
     pub output_format: Format,
@@ -133,6 +145,7 @@ impl WorkerConfig {
             group_id: "smsfold".to_owned(),
             instance_id: default_instance_id(),
             guarantee: Guarantee::ExactlyOnce,
+            group_protocol: GroupProtocol::Consumer,
             topics: Topics::default(),
             output_format: Format::Json,
             max_record_bytes: 1024 * 1024,

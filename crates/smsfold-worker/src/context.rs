@@ -120,19 +120,22 @@ impl ConsumerContext for WorkerContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                let assignment: Assignment = partitions
-                    .elements()
-                    .iter()
-                    .map(|element| (element.topic().to_owned(), element.partition()))
-                    .collect();
-                info!(partitions = assignment.len(), "partitions assigned");
-                *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(assignment);
-            }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
+    /// Queues the whole assignment after every change: with incremental
+    /// (cooperative or consumer-protocol) rebalancing a callback names only
+    /// the partitions added or removed.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(error) = rebalance {
+            warn!(%error, "rebalance failed");
+            return;
         }
+        let assignment: Assignment = match consumer.assignment() {
+            Ok(list) => list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect(),
+            Err(error) => {
+                warn!(%error, "could not read the assignment after a rebalance");
+                return;
+            }
+        };
+        info!(partitions = assignment.len(), "assignment changed");
+        *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(assignment);
     }
 }

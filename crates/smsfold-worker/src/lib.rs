@@ -18,7 +18,7 @@ pub mod projections;
 pub mod topics;
 pub mod worker;
 
-pub use config::{ConfigError, Guarantee, Topics, WorkerConfig};
+pub use config::{ConfigError, GroupProtocol, Guarantee, Topics, WorkerConfig};
 pub use error::WorkerError;
 pub use projections::Projections;
 pub use worker::Worker;

@@ -31,7 +31,7 @@ use tracing::{error, info, warn};
 use smsfold_domain::Timestamp;
 use smsfold_wire::changelog;
 
-use crate::config::{Guarantee, WorkerConfig};
+use crate::config::{GroupProtocol, Guarantee, WorkerConfig};
 use crate::context::{Assignment, WorkerContext, COMMIT_TIMEOUT};
 use crate::error::WorkerError;
 use crate::metrics;
@@ -60,6 +60,11 @@ pub struct Worker {
 struct Held {
     messages: BTreeSet<i32>,
     campaigns: BTreeSet<i32>,
+    /// Every partition assigned to this worker.
+    assigned: BTreeSet<(String, i32)>,
+    /// Assigned partitions paused because their records cannot be applied
+    /// yet: message commands whose message events partition is not ours.
+    paused: BTreeSet<(String, i32)>,
 }
 
 impl Worker {
@@ -173,6 +178,7 @@ impl Worker {
             let assignment = consumer.context().assigned.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(assignment) = assignment {
                 self.adopt(&assignment, &mut held)?;
+                self.release_held_back(&consumer, &mut held)?;
             }
             if !consumer.context().batch().open {
                 deliveries.clear();
@@ -184,7 +190,17 @@ impl Worker {
                 Ok(Ok(record)) => {
                     let topic = record.topic();
                     if !self.holds(&held, topic, record.partition()) {
-                        // A record fetched before a rebalance took the partition away.
+                        let key = (topic.to_owned(), record.partition());
+                        // Its state partition is not ours yet: hold the
+                        // partition back at its first such record until it is.
+                        // Records fetched after that one are dropped here and
+                        // fetched again on resume.
+                        if held.assigned.contains(&key) && !held.paused.contains(&key) {
+                            self.hold_back(&consumer, &key, record.offset())?;
+                            held.paused.insert(key);
+                        }
+                        // Otherwise it was fetched before a rebalance took the
+                        // partition away.
                         continue;
                     }
                     if !consumer.context().batch().open {
@@ -218,6 +234,12 @@ impl Worker {
                             deliveries.push(send(&producer, output).await?);
                         }
                     }
+                }
+                Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    // For example UnreleasedInstanceId: a previous incarnation
+                    // of this instance id has not timed out of the group yet.
+                    error!(%code, "the consumer failed fatally; stopping so a supervisor restarts the worker");
+                    return Err(WorkerError::Kafka(KafkaError::MessageConsumptionFatal(code)));
                 }
                 Ok(Err(error)) => warn!(%error, "consumer error"),
                 Err(_elapsed) => idle = true,
@@ -271,6 +293,17 @@ impl Worker {
         };
         let messages = owned(&topics.message_events);
         let campaigns = owned(&topics.campaign_stage);
+        let commands = owned(&topics.message_commands);
+        if messages != commands {
+            // Cancellations for a partition whose message events another
+            // instance holds would be skipped here: the assignor must keep
+            // the two topics' partitions together.
+            error!(
+                message_events = ?messages,
+                message_commands = ?commands,
+                "the message commands partitions are not assigned with the message events partitions"
+            );
+        }
         let new_messages: Vec<i32> = messages.difference(&held.messages).copied().collect();
         let new_campaigns: Vec<i32> = campaigns.difference(&held.campaigns).copied().collect();
         {
@@ -281,8 +314,44 @@ impl Worker {
         self.restore_into(&new_messages, &new_campaigns)?;
         held.messages = messages;
         held.campaigns = campaigns;
+        held.assigned = assignment.iter().cloned().collect();
         self.ready.store(true, Ordering::Release);
         metrics::ready(true);
+        Ok(())
+    }
+
+    /// Pauses a partition and rewinds it to `offset`.
+    fn hold_back(
+        &self,
+        consumer: &StreamConsumer<WorkerContext>,
+        (topic, partition): &(String, i32),
+        offset: i64,
+    ) -> Result<(), WorkerError> {
+        let mut list = rdkafka::TopicPartitionList::new();
+        list.add_partition(topic, *partition);
+        consumer.pause(&list).map_err(WorkerError::Kafka)?;
+        consumer.seek(topic, *partition, Offset::Offset(offset), COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
+        warn!(topic, partition, offset, "holding back a partition until its state partition is assigned here");
+        Ok(())
+    }
+
+    /// Resumes held-back partitions whose records can now be applied.
+    fn release_held_back(&self, consumer: &StreamConsumer<WorkerContext>, held: &mut Held) -> Result<(), WorkerError> {
+        let paused = std::mem::take(&mut held.paused);
+        let mut resume = rdkafka::TopicPartitionList::new();
+        for key in paused {
+            if !held.assigned.contains(&key) {
+                continue;
+            }
+            if self.holds(held, &key.0, key.1) {
+                resume.add_partition(&key.0, key.1);
+            } else {
+                held.paused.insert(key);
+            }
+        }
+        if resume.count() > 0 {
+            consumer.resume(&resume).map_err(WorkerError::Kafka)?;
+        }
         Ok(())
     }
 
@@ -484,12 +553,21 @@ impl Worker {
             .set("group.instance.id", &self.config.instance_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            // Range assignment gives each member the same partition numbers of
-            // topics with equal partition counts, which keeps the message
-            // commands partitions with their message events partitions.
-            .set("partition.assignment.strategy", "range")
             .set("isolation.level", "read_committed")
             .set("statistics.interval.ms", "5000");
+        // Range assignment gives each member the same partition numbers of
+        // topics with equal partition counts, which keeps the message
+        // commands partitions with their message events partitions. Under
+        // the consumer group protocol (KIP-848) the broker's range assignor
+        // does this and rebalances incrementally.
+        match self.config.group_protocol {
+            GroupProtocol::Consumer => {
+                config.set("group.protocol", "consumer").set("group.remote.assignor", "range");
+            }
+            GroupProtocol::Classic => {
+                config.set("partition.assignment.strategy", "range");
+            }
+        }
         for (key, value) in &self.config.kafka_properties {
             config.set(key, value);
         }

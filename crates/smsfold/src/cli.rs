@@ -32,6 +32,12 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupProtocolArg {
+    Consumer,
+    Classic,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GuaranteeArg {
     ExactlyOnce,
     AtLeastOnce,
@@ -55,6 +61,10 @@ pub struct RunArgs {
     /// restarts; the transactional id is GROUP_ID-INSTANCE_ID [default: the host name].
     #[arg(long, env = "SMSFOLD_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Consumer group protocol: "consumer" (KIP-848, Kafka 4 brokers) or
+    /// "classic" (older brokers).
+    #[arg(long, env = "SMSFOLD_GROUP_PROTOCOL", value_enum, default_value = "consumer")]
+    pub group_protocol: GroupProtocolArg,
     /// Delivery guarantee of the published changes.
     #[arg(long, env = "SMSFOLD_GUARANTEE", value_enum, default_value = "exactly-once")]
     pub guarantee: GuaranteeArg,

@@ -59,6 +59,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     config.group_id = format!("smsfold-demo-{stamp}");
     config.topics = topics.clone();
     config.batch_max_wait = Duration::from_millis(50);
+    if _mock.is_some() {
+        // librdkafka's mock cluster speaks only the classic group protocol.
+        config.group_protocol = smsfold_worker::GroupProtocol::Classic;
+    }
     let worker = Worker::new(config)?;
     let projections = worker.projections();
     let (shutdown_tx, shutdown) = watch::channel(false);

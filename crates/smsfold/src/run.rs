@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use smsfold_wire::Format;
-use smsfold_worker::{http, metrics, Guarantee, Topics, Worker, WorkerConfig};
+use smsfold_worker::{http, metrics, GroupProtocol, Guarantee, Topics, Worker, WorkerConfig};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{GuaranteeArg, OutputFormat, RunArgs};
+use crate::cli::{GroupProtocolArg, GuaranteeArg, OutputFormat, RunArgs};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = config_from_args(&args)?;
@@ -57,6 +57,10 @@ pub fn config_from_args(args: &RunArgs) -> anyhow::Result<WorkerConfig> {
     if let Some(instance_id) = &args.instance_id {
         config.instance_id = instance_id.clone();
     }
+    config.group_protocol = match args.group_protocol {
+        GroupProtocolArg::Consumer => GroupProtocol::Consumer,
+        GroupProtocolArg::Classic => GroupProtocol::Classic,
+    };
     config.guarantee = match args.guarantee {
         GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
         GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
