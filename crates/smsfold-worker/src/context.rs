@@ -96,11 +96,19 @@ impl ClientContext for WorkerContext {
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
-                if *partition >= 0 && stats.consumer_lag >= 0 {
-                    metrics::consumer_lag(topic, *partition, stats.consumer_lag);
-                    if stats.consumer_lag == 0 {
-                        metrics::consumer_lag_seconds(topic, *partition, 0.0);
-                    }
+                // librdkafka's own consumer_lag counts from the committed
+                // offset, which a transactional commit does not report to the
+                // consumer; so count from the next offset handed to the
+                // worker up to the last stable offset (read_committed's end).
+                if *partition < 0 || stats.app_offset < 0 || stats.ls_offset < 0 {
+                    continue;
+                }
+                let lag = (stats.ls_offset - stats.app_offset).max(0);
+                metrics::consumer_lag(topic, *partition, lag);
+                // The commit marker of the last transaction sits past the
+                // last record, so one record of lag means caught up.
+                if lag <= 1 {
+                    metrics::consumer_lag_seconds(topic, *partition, 0.0);
                 }
             }
         }

@@ -94,8 +94,8 @@ pub const CONSUMER_LAG_SECONDS: &str = "smsfold_consumer_lag_seconds";
 pub const TRANSACTIONS_ABORTED: &str = "smsfold_transactions_aborted_total";
 
 /// Records the changelog records still to read for a partition.
-pub fn restore_remaining(partition: i32, records: i64) {
-    gauge!(RESTORE_REMAINING, "partition" => partition.to_string()).set(records as f64);
+pub fn restore_remaining(topic: &str, partition: i32, records: i64) {
+    gauge!(RESTORE_REMAINING, "topic" => topic.to_owned(), "partition" => partition.to_string()).set(records as f64);
 }
 
 /// Records a finished restore.

@@ -92,7 +92,7 @@ fn restore_topic(
         assignment.add_partition_offset(topic, partition, Offset::Beginning).map_err(WorkerError::Kafka)?;
         let high = wait_until_stable(&probe, &consumer, topic, partition)?;
         high_watermarks.insert(partition, high);
-        metrics::restore_remaining(partition, high);
+        metrics::restore_remaining(topic, partition, high);
     }
     consumer.assign(&assignment).map_err(WorkerError::Kafka)?;
     info!(topic, partitions = partitions.len(), "restoring state from a changelog");
@@ -109,13 +109,13 @@ fn restore_topic(
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
                     let high = high_watermarks.get(&partition).copied().unwrap_or(0);
-                    metrics::restore_remaining(partition, (high - record.offset() - 1).max(0));
+                    metrics::restore_remaining(topic, partition, (high - record.offset() - 1).max(0));
                     info!(topic, records = restored.records, "restoring state");
                 }
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 remaining.retain(|p| *p != partition);
-                metrics::restore_remaining(partition, 0);
+                metrics::restore_remaining(topic, partition, 0);
             }
             Some(Err(error)) => warn!(%error, topic, "changelog read failed; retrying"),
             None => {}
