@@ -1,0 +1,7 @@
+//! Fuzz target: `smsfold_fuzz::check_receipt_tlvs` on every input.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| smsfold_fuzz::check_receipt_tlvs(data));
