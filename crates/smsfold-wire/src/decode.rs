@@ -20,7 +20,7 @@ use crate::timestamp::{self, JsonTime};
 pub fn decode_message_event(format: Format, value: &[u8]) -> Result<MessageEvent, DecodeError> {
     match format {
         Format::Protobuf => message_from_proto(proto::MessageEvent::decode(value)?),
-        Format::Json => message_from_json(serde_json::from_slice(value)?),
+        Format::Json => message_from_json(serde_json::from_slice(json_object(value)?)?),
     }
 }
 
@@ -28,7 +28,16 @@ pub fn decode_message_event(format: Format, value: &[u8]) -> Result<MessageEvent
 pub fn decode_campaign_event(format: Format, value: &[u8]) -> Result<CampaignEvent, DecodeError> {
     match format {
         Format::Protobuf => campaign_from_proto(proto::CampaignEvent::decode(value)?),
-        Format::Json => campaign_from_json(serde_json::from_slice(value)?),
+        Format::Json => campaign_from_json(serde_json::from_slice(json_object(value)?)?),
+    }
+}
+
+/// Returns the value if it is a JSON object; serde would otherwise also
+/// read an array of the fields in declaration order.
+fn json_object(value: &[u8]) -> Result<&[u8], DecodeError> {
+    match value.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => Ok(value),
+        _ => Err(DecodeError::invalid("record value", "a JSON event must be one JSON object")),
     }
 }
 

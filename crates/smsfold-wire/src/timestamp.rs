@@ -29,7 +29,9 @@ impl JsonTime {
 pub(crate) fn parse_rfc3339(text: &str, field: &'static str) -> Result<Timestamp, DecodeError> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|error| DecodeError::invalid(field, format!("{text:?} is not an RFC 3339 time: {error}")))?;
-    let millis = parsed.unix_timestamp_nanos() / 1_000_000;
+    // Floor division, so a time before 1970 drops its sub-millisecond
+    // digits instead of rounding towards zero.
+    let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000);
     i64::try_from(millis)
         .map(Timestamp::from_millis)
         .map_err(|_| DecodeError::invalid(field, format!("{text:?} is out of range")))

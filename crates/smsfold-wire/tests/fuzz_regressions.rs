@@ -3,13 +3,10 @@
 //! targets under `fuzz/` run on every input (an event is one JSON object).
 //! The time case is outside what those targets check.
 //!
-//! The decoders still accept these inputs, so each test is ignored with the
-//! bug in its reason. Remove the `#[ignore]` once the decoder is fixed.
 
 use smsfold_wire::{decode_campaign_event, decode_message_event, Format};
 
 #[test]
-#[ignore = "bug: a JSON array with one element per struct field decodes as a campaign event"]
 fn json_array_campaign_event_rejected() {
     // Given a JSON array instead of an object, one element per field of the
     // decoder's JSON struct (serde's derived Deserialize accepts a sequence)
@@ -23,7 +20,6 @@ fn json_array_campaign_event_rejected() {
 }
 
 #[test]
-#[ignore = "bug: a JSON array with one element per struct field decodes as a message event"]
 fn json_array_message_event_rejected() {
     let value = br#"["evt-1", 0, "msg-7f3a", "queued", null, null, null, null, null, null, null, null, null, null, null]"#;
 
@@ -33,7 +29,6 @@ fn json_array_message_event_rejected() {
 }
 
 #[test]
-#[ignore = "bug: sub-millisecond digits of a time before 1970 are rounded toward zero, not dropped"]
 fn time_before_1970_drops_finer_digits() {
     // Given a time half a millisecond before the Unix epoch
     let value = br#"{"event_id":"evt-1","occurred_at":"1969-12-31T23:59:59.9995Z","message_id":"msg-7f3a","kind":"queued"}"#;
