@@ -37,7 +37,9 @@ pub fn decode_campaign_event(format: Format, value: &[u8]) -> Result<CampaignEve
 fn json_object(value: &[u8]) -> Result<&[u8], DecodeError> {
     match value.iter().find(|byte| !byte.is_ascii_whitespace()) {
         Some(b'{') => Ok(value),
-        _ => Err(DecodeError::invalid("record value", "a JSON event must be one JSON object")),
+        _ => Err(DecodeError::Json(<serde_json::Error as serde::de::Error>::custom(
+            "a JSON event must be one JSON object",
+        ))),
     }
 }
 
