@@ -1,12 +1,26 @@
-//! Command-line arguments. Every worker option can also come from an
-//! environment variable, named next to it in `--help`.
+//! Command-line arguments.
+//!
+//! Settings shared with the configuration file are `Option`s here, so that
+//! `settings` can tell a value given on the command line or in an `SMSFOLD_*`
+//! variable from one left out. Their defaults live in `WorkerConfig::new` and
+//! `settings`. The help text repeats them as `[default: ...]`, and a unit test
+//! in `settings` checks that the two agree.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::version;
 
 #[derive(Debug, Parser)]
-#[command(name = "smsfold", version, about = "Folds SMS/MMS message and campaign events from Kafka into status projections")]
+#[command(
+    name = "smsfold",
+    version = version::SHORT,
+    long_version = version::LONG,
+    about = "Folds SMS/MMS message and campaign events from Kafka into status projections"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -20,114 +34,161 @@ pub enum Command {
     /// every input event again and publish nothing that was published
     /// before. Stop every `smsfold run` instance of the group first.
     Rebuild(RunArgs),
+    /// Print the effective configuration of `run` and where each value comes
+    /// from, with secrets shown as ***, and check it. Exits non-zero when a
+    /// setting is invalid.
+    Config(RunArgs),
     /// Drive a demo campaign through the worker and print what it publishes.
     /// Without --bootstrap-servers it runs on an in-process mock cluster.
     Demo(DemoArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// The consumer group protocol, as `smsfold_worker::GroupProtocol`
+/// describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GroupProtocolArg {
     Consumer,
     Classic,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// The worker's delivery guarantee, as `smsfold_worker::Guarantee`
+/// describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum GuaranteeArg {
     ExactlyOnce,
     AtLeastOnce,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     Json,
     Protobuf,
 }
 
+/// The settings every command that talks to Kafka shares.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Kafka bootstrap servers, host:port[,host:port...].
-    #[arg(long, env = "SMSFOLD_BOOTSTRAP_SERVERS")]
-    pub bootstrap_servers: String,
-    /// Consumer group id; instances with the same id share the partitions.
-    #[arg(long, env = "SMSFOLD_GROUP_ID", default_value = "smsfold")]
-    pub group_id: String,
-    /// Name of this instance, unique within the group and stable across its
-    /// restarts; the transactional id is GROUP_ID-INSTANCE_ID [default: the host name].
-    #[arg(long, env = "SMSFOLD_INSTANCE_ID")]
-    pub instance_id: Option<String>,
-    /// Consumer group protocol: "consumer" (KIP-848, Kafka 4 brokers) or
-    /// "classic" (older brokers).
-    #[arg(long, env = "SMSFOLD_GROUP_PROTOCOL", value_enum, default_value = "consumer")]
-    pub group_protocol: GroupProtocolArg,
-    /// Delivery guarantee of the published changes.
-    #[arg(long, env = "SMSFOLD_GUARANTEE", value_enum, default_value = "exactly-once")]
-    pub guarantee: GuaranteeArg,
-    #[command(flatten)]
-    pub topics: TopicArgs,
-    /// Format of the published status changes.
-    #[arg(long, env = "SMSFOLD_OUTPUT_FORMAT", value_enum, default_value = "json")]
-    pub output_format: OutputFormat,
-    /// Records with a larger value, in bytes, are dead-lettered as too_large.
-    #[arg(long, env = "SMSFOLD_MAX_RECORD_BYTES", default_value_t = 1024 * 1024)]
-    pub max_record_bytes: usize,
-    /// Records per batch; a batch's outputs are flushed and its offsets committed together.
-    #[arg(long, env = "SMSFOLD_BATCH_MAX_RECORDS", default_value_t = 5000)]
-    pub batch_max_records: usize,
-    /// Maximum time a batch stays open, in milliseconds.
-    #[arg(long, env = "SMSFOLD_BATCH_MAX_WAIT_MS", default_value_t = 100)]
-    pub batch_max_wait_ms: u64,
-    /// Hours a settled message or an ended campaign stays in the live state
-    /// after its last status change, in event time.
-    #[arg(long, env = "SMSFOLD_RETENTION_HOURS", default_value_t = 168)]
-    pub retention_hours: u64,
-    /// Partitions of the internal campaign stage topic when smsfold creates it
-    /// [default: the partition count of the message events topic].
-    #[arg(long, env = "SMSFOLD_CAMPAIGN_STAGE_PARTITIONS")]
-    pub campaign_stage_partitions: Option<i32>,
-    /// Replication factor of the topics smsfold creates.
-    #[arg(long, env = "SMSFOLD_REPLICATION_FACTOR", default_value_t = 1)]
-    pub replication_factor: i32,
-    /// Address for /metrics, /healthz, /readyz and the projection queries.
-    #[arg(long, env = "SMSFOLD_HTTP_ADDR", default_value = "127.0.0.1:9464")]
-    pub http_addr: SocketAddr,
-    /// librdkafka property passed to every client, as KEY=VALUE (repeatable),
-    /// e.g. security.protocol=SASL_SSL.
+pub struct CommonArgs {
+    /// TOML configuration file; flags and SMSFOLD_* variables override its
+    /// values.
+    #[arg(long, env = "SMSFOLD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers, host:port[,host:port...]. Required here, in
+    /// the environment or in the configuration file.
+    #[arg(long, env = "SMSFOLD_BOOTSTRAP_SERVERS", value_name = "HOST:PORT,...")]
+    pub bootstrap_servers: Option<String>,
+    /// librdkafka property for every Kafka client, as KEY=VALUE (repeatable),
+    /// e.g. security.protocol=SASL_SSL. Overrides the same key from an
+    /// SMSFOLD_KAFKA_PROPERTY_* variable or the file's [kafka] table.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
-    /// Log format on stderr.
-    #[arg(long, env = "SMSFOLD_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// Log format on stderr [default: text]
+    #[arg(long, env = "SMSFOLD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Args)]
 pub struct TopicArgs {
-    /// Input topic of message events, keyed by message id.
-    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_EVENTS", default_value = "message-events")]
-    pub message_events_topic: String,
-    /// Input topic of campaign events, keyed by campaign id.
-    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_EVENTS", default_value = "campaign-events")]
-    pub campaign_events_topic: String,
-    /// Output topic of message status changes, keyed by message id.
-    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_CHANGES", default_value = "message-status-changes")]
-    pub message_changes_topic: String,
-    /// Output topic of campaign status changes, keyed by campaign id.
-    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_CHANGES", default_value = "campaign-status-changes")]
-    pub campaign_changes_topic: String,
-    /// Output topic of records that could not be decoded or applied.
-    #[arg(long, env = "SMSFOLD_TOPIC_DEAD_LETTER", default_value = "smsfold-dead-letter")]
-    pub dead_letter_topic: String,
-    /// Internal topic: campaign events and message updates keyed by campaign id.
-    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_STAGE", default_value = "smsfold-campaign-stage")]
-    pub campaign_stage_topic: String,
-    /// Internal topic: campaign cancellations for the message stage.
-    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_COMMANDS", default_value = "smsfold-message-commands")]
-    pub message_commands_topic: String,
+    /// Input topic of message events, keyed by message id [default: message-events]
+    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_EVENTS", value_name = "TOPIC")]
+    pub message_events_topic: Option<String>,
+    /// Input topic of campaign events, keyed by campaign id [default: campaign-events]
+    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_EVENTS", value_name = "TOPIC")]
+    pub campaign_events_topic: Option<String>,
+    /// Output topic of message status changes, keyed by message id
+    /// [default: message-status-changes]
+    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_CHANGES", value_name = "TOPIC")]
+    pub message_changes_topic: Option<String>,
+    /// Output topic of campaign status changes, keyed by campaign id
+    /// [default: campaign-status-changes]
+    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_CHANGES", value_name = "TOPIC")]
+    pub campaign_changes_topic: Option<String>,
+    /// Output topic of records that could not be decoded or applied
+    /// [default: smsfold-dead-letter]
+    #[arg(long, env = "SMSFOLD_TOPIC_DEAD_LETTER", value_name = "TOPIC")]
+    pub dead_letter_topic: Option<String>,
+    /// Internal topic: campaign events and message updates keyed by campaign
+    /// id [default: smsfold-campaign-stage]
+    #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_STAGE", value_name = "TOPIC")]
+    pub campaign_stage_topic: Option<String>,
+    /// Internal topic: campaign cancellations for the message stage
+    /// [default: smsfold-message-commands]
+    #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_COMMANDS", value_name = "TOPIC")]
+    pub message_commands_topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// The settings only the worker uses.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Consumer group id; instances with the same id share the partitions
+    /// [default: smsfold]
+    #[arg(long, env = "SMSFOLD_GROUP_ID")]
+    pub group_id: Option<String>,
+    /// Name of this instance, unique within the group and stable across its
+    /// restarts; the transactional id is GROUP_ID-INSTANCE_ID [default: the
+    /// host name]
+    #[arg(long, env = "SMSFOLD_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Consumer group protocol: consumer (KIP-848, Kafka 4 brokers) or
+    /// classic (older brokers) [default: consumer]
+    #[arg(long, env = "SMSFOLD_GROUP_PROTOCOL", value_enum)]
+    pub group_protocol: Option<GroupProtocolArg>,
+    /// Delivery guarantee of the published changes [default: exactly-once]
+    #[arg(long, env = "SMSFOLD_GUARANTEE", value_enum)]
+    pub guarantee: Option<GuaranteeArg>,
+    /// Format of the published status changes [default: json]
+    #[arg(long, env = "SMSFOLD_OUTPUT_FORMAT", value_enum)]
+    pub output_format: Option<OutputFormat>,
+    /// Largest record value accepted, in bytes; larger ones are dead-lettered
+    /// as too_large [default: 1048576]
+    #[arg(long, env = "SMSFOLD_MAX_RECORD_BYTES", value_name = "BYTES")]
+    pub max_record_bytes: Option<usize>,
+    /// Records per batch; a batch's outputs are flushed and its offsets
+    /// committed together [default: 5000]
+    #[arg(long, env = "SMSFOLD_BATCH_MAX_RECORDS", value_name = "RECORDS")]
+    pub batch_max_records: Option<usize>,
+    /// Maximum time a batch stays open, in milliseconds [default: 100]
+    #[arg(long, env = "SMSFOLD_BATCH_MAX_WAIT_MS", value_name = "MS")]
+    pub batch_max_wait_ms: Option<u64>,
+    /// Hours a settled message or an ended campaign stays in the live state
+    /// after its last status change, in event time [default: 168]
+    #[arg(long, env = "SMSFOLD_RETENTION_HOURS", value_name = "HOURS")]
+    pub retention_hours: Option<u64>,
+    /// Partitions of the internal campaign stage topic when smsfold creates
+    /// it [default: the partition count of the message events topic]
+    #[arg(long, env = "SMSFOLD_CAMPAIGN_STAGE_PARTITIONS", value_name = "PARTITIONS")]
+    pub campaign_stage_partitions: Option<i32>,
+    /// Replication factor of the topics smsfold creates [default: 1]
+    #[arg(long, env = "SMSFOLD_REPLICATION_FACTOR", value_name = "REPLICAS")]
+    pub replication_factor: Option<i32>,
+    /// Address for /metrics, /healthz, /readyz and the projection queries
+    /// [default: 127.0.0.1:9464]
+    #[arg(long, env = "SMSFOLD_HTTP_ADDR", value_name = "IP:PORT")]
+    pub http_addr: Option<SocketAddr>,
+    /// Maximum wait, in milliseconds, for the worker to commit its open batch
+    /// and stop after SIGTERM or SIGINT; after it smsfold exits with an error
+    /// [default: 30000]
+    #[arg(long, env = "SMSFOLD_SHUTDOWN_TIMEOUT_MS", value_name = "MS")]
+    pub shutdown_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,44 +1,78 @@
 //! `smsfold`: the status-pipeline worker and the tools around it.
 
 mod cli;
+mod config_file;
 mod demo;
 mod logging;
 mod run;
+mod settings;
+mod version;
 
-use clap::Parser;
+use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use clap::{CommandFactory, FromArgMatches};
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+use crate::cli::{Cli, Command, CommonArgs, WorkerArgs};
+use crate::settings::{ArgSources, Resolved};
+
+fn main() -> ExitCode {
+    let mut command = Cli::command();
+    let matches = command.get_matches_mut();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let Some((name, subcommand_matches)) = matches.subcommand() else { unreachable!("clap requires a subcommand") };
+    let Some(subcommand) = command.find_subcommand(name) else { unreachable!("clap matched subcommand {name}") };
+    let sources = ArgSources { command: subcommand, matches: subcommand_matches };
+
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: could not start the async runtime: {error}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Run(args) => {
-                logging::init(args.log_format, "info");
-                run::run(args).await
-            }
-            Command::Rebuild(args) => {
-                logging::init(args.log_format, "info");
-                run::rebuild(args).await
-            }
-            Command::Demo(args) => {
-                logging::init(args.log_format, "warn");
-                demo::demo(args).await
-            }
-        }
-    });
+    let result = runtime.block_on(dispatch(cli.command, &sources));
+    // A worker that did not stop in time may still hold a runtime thread;
+    // do not wait for it.
+    runtime.shutdown_background();
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn dispatch(command: Command, sources: &ArgSources<'_>) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => {
+            let resolved = resolve(&args.common, Some(&args.worker), sources)?;
+            let config = resolved.worker_config()?;
+            logging::init(resolved.log_format(), "info");
+            run::run(config, &resolved).await
+        }
+        Command::Rebuild(args) => {
+            let resolved = resolve(&args.common, Some(&args.worker), sources)?;
+            let config = resolved.worker_config()?;
+            logging::init(resolved.log_format(), "info");
+            run::rebuild(config).await
+        }
+        Command::Config(args) => {
+            let resolved = resolve(&args.common, Some(&args.worker), sources)?;
+            let config = resolved.worker_config()?;
+            print!("{}", settings::render_toml(&resolved.rows(&config)));
+            Ok(())
+        }
+        Command::Demo(args) => {
+            logging::init(args.log_format, "warn");
+            demo::demo(args).await
+        }
+    }
+}
+
+fn resolve(common: &CommonArgs, worker: Option<&WorkerArgs>, sources: &ArgSources<'_>) -> anyhow::Result<Resolved> {
+    // Variables whose name or value is not valid Unicode cannot be settings.
+    let env =
+        std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    settings::resolve(common, worker, sources, env)
 }

@@ -1,47 +1,62 @@
-//! `smsfold run`: the worker, its HTTP endpoints and its shutdown on SIGINT
-//! or SIGTERM.
+//! `smsfold run`: the worker, its HTTP endpoints and its shutdown.
+//!
+//! On SIGTERM or SIGINT the worker commits its open batch and stops. If it
+//! has not stopped within `shutdown_timeout_ms`, or a second signal arrives,
+//! smsfold exits with an error without waiting any longer.
 
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use smsfold_wire::Format;
-use smsfold_worker::{http, metrics, GroupProtocol, Guarantee, Topics, Worker, WorkerConfig};
-use tokio::sync::watch;
-use tracing::info;
+use smsfold_worker::{http, metrics, Worker, WorkerConfig, WorkerError};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
 
-use crate::cli::{GroupProtocolArg, GuaranteeArg, OutputFormat, RunArgs};
+use crate::settings::{self, Resolved, DEFAULT_HTTP_ADDR};
+use crate::version;
 
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = config_from_args(&args)?;
-    let worker = Worker::new(config.clone())?;
+/// Maximum wait for the HTTP server to close its connections after the worker
+/// stopped.
+const HTTP_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()> {
+    info!(version = version::SHORT, commit = version::COMMIT, "starting smsfold");
+    info!(config = %settings::render_line(&resolved.rows(&config)), "effective configuration");
+
+    let http_addr = config.http_addr.unwrap_or(DEFAULT_HTTP_ADDR);
+    let worker = Worker::new(config).map_err(|error| worker_error(error, resolved))?;
     let metrics = metrics::install().context("could not install the Prometheus recorder")?;
+    let mut signals = listen_for_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
 
-    let http_addr = args.http_addr;
-    let server = tokio::spawn(http::serve(
-        http_addr,
-        Some(metrics),
-        worker.projections(),
-        worker.ready(),
-        shutdown.clone(),
-    ));
+    let server =
+        tokio::spawn(http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone()));
     info!(%http_addr, "serving /metrics, /healthz and /readyz");
 
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        info!("shutdown requested; committing the open batch");
-        let _ = shutdown_tx.send(true);
-    });
+    let running = tokio::spawn(worker.run(shutdown));
+    let worker_done = async {
+        match running.await {
+            Ok(result) => result.map_err(|error| worker_error(error, resolved)),
+            Err(join_error) => Err(anyhow::Error::new(join_error).context("the worker task panicked")),
+        }
+    };
+    let result = supervise(worker_done, &mut signals, &shutdown_tx, resolved.shutdown_timeout()).await;
 
-    let result = worker.run(shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    result.map_err(Into::into)
+    // The worker stopped or was given up on: stop serving too.
+    let _ = shutdown_tx.send(true);
+    match tokio::time::timeout(HTTP_SHUTDOWN_WAIT, server).await {
+        Ok(Ok(Err(error))) => warn!(%error, "the HTTP server failed"),
+        Ok(Err(error)) => warn!(%error, "the HTTP server task panicked"),
+        Ok(Ok(Ok(()))) | Err(_) => {}
+    }
+    if result.is_ok() {
+        info!("smsfold stopped");
+    }
+    result
 }
 
 /// `smsfold rebuild`: rebuilds the projections, printing progress on stderr.
-pub async fn rebuild(args: RunArgs) -> anyhow::Result<()> {
-    let config = config_from_args(&args)?;
+pub async fn rebuild(config: WorkerConfig) -> anyhow::Result<()> {
     let done = smsfold_worker::rebuild::rebuild(config, |progress| {
         let percent = if progress.total > 0 { progress.replayed * 100 / progress.total } else { 100 };
         eprintln!("rebuild: {percent}% ({} of {} input records)", progress.replayed, progress.total);
@@ -51,74 +66,137 @@ pub async fn rebuild(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn config_from_args(args: &RunArgs) -> anyhow::Result<WorkerConfig> {
-    let mut config = WorkerConfig::new(args.bootstrap_servers.clone());
-    config.group_id = args.group_id.clone();
-    if let Some(instance_id) = &args.instance_id {
-        config.instance_id = instance_id.clone();
+/// Names the source of an invalid setting the worker reports, and keeps
+/// secret property values out of the message.
+fn worker_error(error: WorkerError, resolved: &Resolved) -> anyhow::Error {
+    match error {
+        WorkerError::Config(error) => resolved.invalid(error.setting, &error.problem),
+        WorkerError::Kafka(error) => match settings::config_error(&error) {
+            Some((setting, problem)) => resolved.invalid(&setting, problem),
+            None => WorkerError::Kafka(error).into(),
+        },
+        other => other.into(),
     }
-    config.group_protocol = match args.group_protocol {
-        GroupProtocolArg::Consumer => GroupProtocol::Consumer,
-        GroupProtocolArg::Classic => GroupProtocol::Classic,
-    };
-    config.guarantee = match args.guarantee {
-        GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
-        GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
-    };
-    config.topics = Topics {
-        message_events: args.topics.message_events_topic.clone(),
-        campaign_events: args.topics.campaign_events_topic.clone(),
-        message_changes: args.topics.message_changes_topic.clone(),
-        campaign_changes: args.topics.campaign_changes_topic.clone(),
-        dead_letter: args.topics.dead_letter_topic.clone(),
-        campaign_stage: args.topics.campaign_stage_topic.clone(),
-        message_commands: args.topics.message_commands_topic.clone(),
-    };
-    config.output_format = match args.output_format {
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Protobuf => Format::Protobuf,
-    };
-    config.max_record_bytes = args.max_record_bytes;
-    config.batch_max_records = args.batch_max_records;
-    config.batch_max_wait = Duration::from_millis(args.batch_max_wait_ms);
-    config.retention = Duration::from_secs(args.retention_hours.saturating_mul(3600));
-    config.campaign_stage_partitions = args.campaign_stage_partitions;
-    config.replication_factor = args.replication_factor;
-    config.http_addr = Some(args.http_addr);
-    config.kafka_properties = parse_properties(&args.kafka_properties)?;
-    config.validate()?;
-    Ok(config)
 }
 
-fn parse_properties(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut properties = BTreeMap::new();
-    for pair in pairs {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("invalid setting --kafka-property {pair:?}: write it as KEY=VALUE, e.g. security.protocol=SSL");
-        };
-        properties.insert(key.trim().to_owned(), value.to_owned());
+/// Waits for the worker to end, and bounds its drain after the first signal.
+///
+/// Returns the worker's own result when it ends, before or after a signal.
+/// Returns an error when it has not ended `timeout` after the first signal,
+/// or when a second signal arrives first.
+async fn supervise(
+    worker: impl Future<Output = anyhow::Result<()>>,
+    signals: &mut mpsc::Receiver<&'static str>,
+    shutdown: &watch::Sender<bool>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    tokio::pin!(worker);
+    let signal = tokio::select! {
+        result = &mut worker => return result,
+        Some(signal) = signals.recv() => signal,
+    };
+
+    let timeout_ms = timeout.as_millis();
+    info!(signal, timeout_ms, "shutdown requested; committing the open batch");
+    let _ = shutdown.send(true);
+    tokio::select! {
+        result = &mut worker => result,
+        () = tokio::time::sleep(timeout) => bail!(
+            "the worker did not stop within {timeout_ms} ms of {signal} (shutdown_timeout_ms); exiting without its \
+             last commit, so the records of its open batch will be processed again"
+        ),
+        Some(second) = signals.recv() => bail!(
+            "received {second} while the worker was stopping; exiting without its last commit, so the records \
+             of its open batch will be processed again"
+        ),
     }
-    Ok(properties)
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Starts a task that sends the name of each SIGTERM or SIGINT received.
+fn listen_for_signals() -> anyhow::Result<mpsc::Receiver<&'static str>> {
+    let (sender, receiver) = mpsc::channel(4);
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).context("could not install the SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("could not install the SIGINT handler")?;
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = terminate.recv() => "SIGTERM",
+                    _ = interrupt.recv() => "SIGINT",
+                };
+                if sender.send(name).await.is_err() {
+                    break;
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = terminate.recv() => {}
-        }
+        });
     }
     #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if sender.send("Ctrl-C").await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    #[tokio::test]
+    async fn drain_that_never_ends_times_out() {
+        let (signal_tx, mut signals) = mpsc::channel(4);
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        signal_tx.send("SIGTERM").await.unwrap();
+
+        let result = supervise(std::future::pending(), &mut signals, &shutdown_tx, TIMEOUT).await;
+
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("did not stop within 100 ms of SIGTERM"), "{error}");
+        assert!(*shutdown.borrow(), "the worker was not asked to stop");
+    }
+
+    #[tokio::test]
+    async fn drain_that_ends_returns_worker_result() {
+        let (signal_tx, mut signals) = mpsc::channel(4);
+        let (shutdown_tx, mut shutdown) = watch::channel(false);
+        signal_tx.send("SIGINT").await.unwrap();
+        let worker = async move {
+            shutdown.wait_for(|stop| *stop).await.unwrap();
+            Ok(())
+        };
+
+        let result = supervise(worker, &mut signals, &shutdown_tx, TIMEOUT).await;
+
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn second_signal_stops_at_once() {
+        let (signal_tx, mut signals) = mpsc::channel(4);
+        let (shutdown_tx, _shutdown) = watch::channel(false);
+        signal_tx.send("SIGTERM").await.unwrap();
+        signal_tx.send("SIGINT").await.unwrap();
+
+        let result = supervise(std::future::pending(), &mut signals, &shutdown_tx, Duration::from_secs(60)).await;
+
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("received SIGINT while the worker was stopping"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn worker_failure_without_signal_returned() {
+        let (_signal_tx, mut signals) = mpsc::channel(4);
+        let (shutdown_tx, _shutdown) = watch::channel(false);
+
+        let result = supervise(async { bail!("broker gone") }, &mut signals, &shutdown_tx, TIMEOUT).await;
+
+        assert_eq!(result.unwrap_err().to_string(), "broker gone");
     }
 }
