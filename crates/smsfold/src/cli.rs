@@ -38,6 +38,15 @@ pub enum Command {
     /// from, with secrets shown as ***, and check it. Exits non-zero when a
     /// setting is invalid.
     Config(RunArgs),
+    /// Send message and campaign events from a JSON Lines file to the input
+    /// topics, after checking every line.
+    Produce(ProduceArgs),
+    /// Print the status changes the workers publish, and optionally the dead
+    /// letters, as they arrive.
+    Tail(TailArgs),
+    /// Print a campaign's status and counts, built from the status-change
+    /// topics.
+    Report(ReportArgs),
     /// Drive a demo campaign through the worker and print what it publishes.
     /// Without --bootstrap-servers it runs on an in-process mock cluster.
     Demo(DemoArgs),
@@ -189,6 +198,79 @@ pub struct WorkerArgs {
     /// [default: 30000]
     #[arg(long, env = "SMSFOLD_SHUTDOWN_TIMEOUT_MS", value_name = "MS")]
     pub shutdown_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// JSON Lines file of events, one event per line, or - for stdin. A line
+    /// with message_id goes to the message events topic, a line with only
+    /// campaign_id to the campaign events topic.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub file: PathBuf,
+    /// Report invalid lines on stderr and send the valid ones. Without it, an
+    /// invalid line stops the command before anything is sent.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TailOutput {
+    /// One readable line per record.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Also print the dead-letter topic.
+    #[arg(long)]
+    pub dead_letters: bool,
+    /// Start at the oldest retained records instead of the end of each topic.
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: TailOutput,
+    /// Print only the changes of this campaign and of its messages.
+    #[arg(long, value_name = "CAMPAIGN_ID")]
+    pub campaign: Option<String>,
+    /// Exit after printing this many records.
+    #[arg(long, value_name = "RECORDS")]
+    pub max_records: Option<u64>,
+    /// Exit once no record has arrived for this long, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub idle_exit_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportOutput {
+    /// Tables for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// CSV with a header row: the summary, or with --messages one row per
+    /// message.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The campaign id.
+    #[arg(value_name = "CAMPAIGN_ID")]
+    pub campaign: String,
+    /// Add one row per message: its status, since when and its error code.
+    #[arg(long)]
+    pub messages: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: ReportOutput,
 }
 
 #[derive(Debug, Args)]

@@ -3,9 +3,14 @@
 mod cli;
 mod config_file;
 mod demo;
+mod kafka;
 mod logging;
+mod produce;
+mod progress;
+mod report;
 mod run;
 mod settings;
+mod tail;
 mod version;
 
 use std::process::ExitCode;
@@ -62,6 +67,24 @@ async fn dispatch(command: Command, sources: &ArgSources<'_>) -> anyhow::Result<
             let config = resolved.worker_config()?;
             print!("{}", settings::render_toml(&resolved.rows(&config)));
             Ok(())
+        }
+        Command::Produce(args) => {
+            let resolved = resolve(&args.common, None, sources)?;
+            let config = resolved.worker_config()?;
+            logging::init(resolved.log_format(), "warn");
+            produce::produce(&args, &config).await
+        }
+        Command::Tail(args) => {
+            let resolved = resolve(&args.common, None, sources)?;
+            let config = resolved.worker_config()?;
+            logging::init(resolved.log_format(), "warn");
+            tail::tail(&args, &config).await
+        }
+        Command::Report(args) => {
+            let resolved = resolve(&args.common, None, sources)?;
+            let config = resolved.worker_config()?;
+            logging::init(resolved.log_format(), "warn");
+            report::report(&args, &config).await
         }
         Command::Demo(args) => {
             logging::init(args.log_format, "warn");

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -122,24 +122,44 @@ impl TestTopics {
         for result in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create topics") {
             result.unwrap_or_else(|(topic, code)| panic!("could not create topic {topic}: {code}"));
         }
+        for name in &names {
+            partition_count(name);
+        }
+    }
+}
+
+/// Returns the partition count of a topic, waiting up to 10 s for a topic
+/// created a moment ago to appear in the broker's metadata.
+pub fn partition_count(topic: &str) -> i32 {
+    let consumer = metadata_client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        if partitions > 0 {
+            return partitions;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} does not exist");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Returns the number of records in a topic: the sum over its partitions of
 /// the high watermark minus the low one.
 pub fn record_count(topic: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .expect("consumer");
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    let partitions = metadata.topics()[0].partitions().len() as i32;
-    assert!(partitions > 0, "topic {topic} does not exist");
-    (0..partitions)
+    let consumer = metadata_client();
+    (0..partition_count(topic))
         .map(|partition| {
             let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
             high - low
         })
         .sum()
+}
+
+fn metadata_client() -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .expect("consumer")
 }
