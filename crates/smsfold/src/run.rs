@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use smsfold_worker::{http, metrics, Worker, WorkerConfig, WorkerError};
-use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
 
 use crate::settings::{self, Resolved, DEFAULT_HTTP_ADDR};
 use crate::version;
@@ -29,8 +29,20 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
     let mut signals = listen_for_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
 
-    let server =
-        tokio::spawn(http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone()));
+    // The server ends early only when it fails, e.g. when http_addr is in use.
+    let (server_failed_tx, server_failed) = oneshot::channel();
+    let serving = http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone());
+    let server = tokio::spawn(async move {
+        if let Err(error) = serving.await {
+            let _ = server_failed_tx.send(format!("{error}; set http_addr to a free address"));
+        }
+    });
+    let server_failure = async {
+        match server_failed.await {
+            Ok(problem) => resolved.invalid("http_addr", problem),
+            Err(_closed) => std::future::pending().await,
+        }
+    };
     info!(%http_addr, "serving /metrics, /healthz and /readyz");
 
     let running = tokio::spawn(worker.run(shutdown));
@@ -40,15 +52,11 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
             Err(join_error) => Err(anyhow::Error::new(join_error).context("the worker task panicked")),
         }
     };
-    let result = supervise(worker_done, &mut signals, &shutdown_tx, resolved.shutdown_timeout()).await;
+    let result = supervise(worker_done, server_failure, &mut signals, &shutdown_tx, resolved.shutdown_timeout()).await;
 
     // The worker stopped or was given up on: stop serving too.
     let _ = shutdown_tx.send(true);
-    match tokio::time::timeout(HTTP_SHUTDOWN_WAIT, server).await {
-        Ok(Ok(Err(error))) => warn!(%error, "the HTTP server failed"),
-        Ok(Err(error)) => warn!(%error, "the HTTP server task panicked"),
-        Ok(Ok(Ok(()))) | Err(_) => {}
-    }
+    let _ = tokio::time::timeout(HTTP_SHUTDOWN_WAIT, server).await;
     if result.is_ok() {
         info!("smsfold stopped");
     }
@@ -83,26 +91,37 @@ fn worker_error(error: WorkerError, resolved: &Resolved) -> anyhow::Error {
 ///
 /// Returns the worker's own result when it ends, before or after a signal.
 /// Returns an error when it has not ended `timeout` after the first signal,
-/// or when a second signal arrives first.
+/// or when a second signal arrives first. When `failure` (a part the worker
+/// cannot run without) ends first, stops the worker the same way and returns
+/// that failure.
 async fn supervise(
     worker: impl Future<Output = anyhow::Result<()>>,
+    failure: impl Future<Output = anyhow::Error>,
     signals: &mut mpsc::Receiver<&'static str>,
     shutdown: &watch::Sender<bool>,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     tokio::pin!(worker);
-    let signal = tokio::select! {
+    let cause = tokio::select! {
         result = &mut worker => return result,
         Some(signal) = signals.recv() => signal,
+        failure = failure => {
+            error!(error = format!("{failure:#}"), "stopping the worker");
+            let _ = shutdown.send(true);
+            if let Ok(Err(worker_error)) = tokio::time::timeout(timeout, &mut worker).await {
+                warn!(error = format!("{worker_error:#}"), "the worker failed while stopping");
+            }
+            return Err(failure);
+        }
     };
 
     let timeout_ms = timeout.as_millis();
-    info!(signal, timeout_ms, "shutdown requested; committing the open batch");
+    info!(signal = cause, timeout_ms, "shutdown requested; committing the open batch");
     let _ = shutdown.send(true);
     tokio::select! {
         result = &mut worker => result,
         () = tokio::time::sleep(timeout) => bail!(
-            "the worker did not stop within {timeout_ms} ms of {signal} (shutdown_timeout_ms); exiting without its \
+            "the worker did not stop within {timeout_ms} ms of {cause} (shutdown_timeout_ms); exiting without its \
              last commit, so the records of its open batch will be processed again"
         ),
         Some(second) = signals.recv() => bail!(
@@ -155,7 +174,8 @@ mod tests {
         let (shutdown_tx, shutdown) = watch::channel(false);
         signal_tx.send("SIGTERM").await.unwrap();
 
-        let result = supervise(std::future::pending(), &mut signals, &shutdown_tx, TIMEOUT).await;
+        let result =
+            supervise(std::future::pending(), std::future::pending(), &mut signals, &shutdown_tx, TIMEOUT).await;
 
         let error = result.unwrap_err().to_string();
         assert!(error.contains("did not stop within 100 ms of SIGTERM"), "{error}");
@@ -172,7 +192,7 @@ mod tests {
             Ok(())
         };
 
-        let result = supervise(worker, &mut signals, &shutdown_tx, TIMEOUT).await;
+        let result = supervise(worker, std::future::pending(), &mut signals, &shutdown_tx, TIMEOUT).await;
 
         assert!(result.is_ok(), "{result:?}");
     }
@@ -184,10 +204,32 @@ mod tests {
         signal_tx.send("SIGTERM").await.unwrap();
         signal_tx.send("SIGINT").await.unwrap();
 
-        let result = supervise(std::future::pending(), &mut signals, &shutdown_tx, Duration::from_secs(60)).await;
+        let result = supervise(
+            std::future::pending(),
+            std::future::pending(),
+            &mut signals,
+            &shutdown_tx,
+            Duration::from_secs(60),
+        )
+        .await;
 
         let error = result.unwrap_err().to_string();
         assert!(error.contains("received SIGINT while the worker was stopping"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn failure_stops_worker() {
+        let (_signal_tx, mut signals) = mpsc::channel(4);
+        let (shutdown_tx, mut shutdown) = watch::channel(false);
+        let worker = async move {
+            shutdown.wait_for(|stop| *stop).await.unwrap();
+            Ok(())
+        };
+        let failure = async { anyhow::anyhow!("invalid setting http_addr: address in use") };
+
+        let result = supervise(worker, failure, &mut signals, &shutdown_tx, TIMEOUT).await;
+
+        assert_eq!(result.unwrap_err().to_string(), "invalid setting http_addr: address in use");
     }
 
     #[tokio::test]
@@ -195,7 +237,9 @@ mod tests {
         let (_signal_tx, mut signals) = mpsc::channel(4);
         let (shutdown_tx, _shutdown) = watch::channel(false);
 
-        let result = supervise(async { bail!("broker gone") }, &mut signals, &shutdown_tx, TIMEOUT).await;
+        let result =
+            supervise(async { bail!("broker gone") }, std::future::pending(), &mut signals, &shutdown_tx, TIMEOUT)
+                .await;
 
         assert_eq!(result.unwrap_err().to_string(), "broker gone");
     }

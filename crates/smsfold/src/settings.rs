@@ -147,7 +147,11 @@ pub fn resolve(
         overlay.apply(&mut settings.batch_max_records, &worker.batch_max_records, "batch_max_records");
         overlay.apply(&mut settings.batch_max_wait_ms, &worker.batch_max_wait_ms, "batch_max_wait_ms");
         overlay.apply(&mut settings.retention_hours, &worker.retention_hours, "retention_hours");
-        overlay.apply(&mut settings.campaign_stage_partitions, &worker.campaign_stage_partitions, "campaign_stage_partitions");
+        overlay.apply(
+            &mut settings.campaign_stage_partitions,
+            &worker.campaign_stage_partitions,
+            "campaign_stage_partitions",
+        );
         overlay.apply(&mut settings.replication_factor, &worker.replication_factor, "replication_factor");
         overlay.apply(&mut settings.http_addr, &worker.http_addr, "http_addr");
         overlay.apply(&mut settings.shutdown_timeout_ms, &worker.shutdown_timeout_ms, "shutdown_timeout_ms");
@@ -192,7 +196,8 @@ impl Overlay<'_> {
     fn apply_arg<T: Clone>(&mut self, slot: &mut Option<T>, value: &Option<T>, setting: &str, arg_id: &str) {
         let Some(value) = value else { return };
         *slot = Some(value.clone());
-        let origin = self.sources.origin(arg_id).unwrap_or_else(|| Origin::Flag(format!("--{}", arg_id.replace('_', "-"))));
+        let origin =
+            self.sources.origin(arg_id).unwrap_or_else(|| Origin::Flag(format!("--{}", arg_id.replace('_', "-"))));
         self.origins.insert(setting.to_owned(), origin);
     }
 }

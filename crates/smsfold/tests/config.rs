@@ -232,3 +232,27 @@ fn version_names_build() {
     assert!(lines[2].starts_with("rustc: rustc 1."), "{stdout}");
     assert!(lines[3].starts_with("target: "), "{stdout}");
 }
+
+#[test]
+fn http_addr_in_use_stops_worker() {
+    let topics = TestTopics::new("http-in-use");
+    tokio::runtime::Runtime::new().expect("a tokio runtime").block_on(topics.create_inputs(1));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("the port's address").to_string();
+    let file = TempFile::new(
+        "http-in-use.toml",
+        &format!(
+            "bootstrap_servers = \"{}\"\ngroup_id = \"{}group\"\n{}",
+            common::bootstrap(),
+            topics.prefix,
+            topics.toml_table()
+        ),
+    );
+
+    let output = smsfold().args(["run", "--config", file.arg(), "--http-addr", &addr]).output().expect("smsfold runs");
+    let (_, stderr) = texts(&output);
+
+    assert!(!output.status.success(), "the worker ran without its HTTP server");
+    let expected = format!("invalid setting http_addr (from --http-addr): HTTP server on {addr} failed");
+    assert!(stderr.contains(&expected), "{stderr}");
+}
