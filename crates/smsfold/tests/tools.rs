@@ -97,10 +97,15 @@ struct RunningWorker {
 
 impl RunningWorker {
     fn start(config: &TempFile) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    fn start_with(config: &TempFile, args: &[&str]) -> Self {
         let log = TempFile::new("worker.log", "");
         let stderr = File::create(&log.path).expect("the worker's log file");
         let child = smsfold()
             .args(["run", "--config", config.arg()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -464,4 +469,62 @@ fn report_of_unknown_campaign_fails() {
     let (_, stderr) = texts(&output);
     assert!(!output.status.success());
     assert!(stderr.contains("campaign \"no-such-campaign\" not found"), "{stderr}");
+}
+
+/// A one-message campaign for the protobuf test.
+const SMALL_CAMPAIGN_EVENTS: &str = r#"{"event_id":"p-1","occurred_at":"2024-03-15T09:00:00Z","campaign_id":"cmp-proto","kind":"created"}
+{"event_id":"p-2","occurred_at":"2024-03-15T10:00:00Z","campaign_id":"cmp-proto","kind":"started_sending","recipients":1}
+{"event_id":"p1-1","occurred_at":"2024-03-15T10:00:01Z","message_id":"p1","kind":"accepted","campaign_id":"cmp-proto","segments":3}
+{"event_id":"p1-2","occurred_at":"2024-03-15T10:00:02Z","message_id":"p1","kind":"sent"}
+{"event_id":"p1-3","occurred_at":"2024-03-15T10:00:03Z","message_id":"p1","kind":"delivery_receipt","outcome":"delivered"}
+{"event_id":"p-3","occurred_at":"2024-03-15T10:00:04Z","campaign_id":"cmp-proto","kind":"dispatch_finished","dispatched":1}
+"#;
+
+/// A worker that publishes protobuf: tail and report read each record in
+/// the format its content-type header names.
+#[test]
+fn protobuf_changes_read_by_tail_and_report() {
+    let topics = TestTopics::new("protobuf");
+    create_inputs(&topics);
+    let config = config_for(&topics);
+    let events = TempFile::new("small.jsonl", SMALL_CAMPAIGN_EVENTS);
+    let output = run_with(&config, &["produce", events.arg()]);
+    assert!(output.status.success(), "{}", texts(&output).1);
+
+    let mut worker = RunningWorker::start_with(&config, &["--output-format", "protobuf"]);
+    let started = Instant::now();
+    let report = loop {
+        let output = run_with(&config, &["report", "cmp-proto", "--output", "json"]);
+        if output.status.success() {
+            let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+            if report["status"] == "completed" && report["counts"]["delivered"] == 1 {
+                break report;
+            }
+        }
+        assert!(started.elapsed() < WORKER_DEADLINE, "the campaign did not complete:\n{}", worker.log());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(worker.terminate(), "{}", worker.log());
+
+    let content_type = common::first_header(&topics.name("message-status-changes"), "content-type");
+    assert_eq!(content_type.as_deref(), Some("application/x-protobuf"));
+    assert_eq!(report["counts"]["messages"], 1);
+    assert_eq!(report["counts"]["segments"], 3);
+    assert_eq!(report["counts"]["billable_segments"], 3);
+    assert_eq!(report["counts"]["delivery_rate"], 1.0);
+
+    let output = run_with(&config, &["tail", "--from-beginning", "--output", "json", "--idle-exit-ms", "3000"]);
+    let (stdout, stderr) = texts(&output);
+    assert!(!stderr.contains("could not be decoded"), "{stderr}");
+    assert_eq!(
+        transitions(&stdout),
+        expected(&[
+            ("campaign", "cmp-proto", "(new)", "draft"),
+            ("campaign", "cmp-proto", "draft", "sending"),
+            ("campaign", "cmp-proto", "sending", "completed"),
+            ("message", "p1", "(new)", "accepted"),
+            ("message", "p1", "accepted", "sent"),
+            ("message", "p1", "sent", "delivered"),
+        ])
+    );
 }

@@ -163,3 +163,32 @@ fn metadata_client() -> BaseConsumer {
         .create()
         .expect("consumer")
 }
+
+/// Returns the value of header `name` of the first record read from `topic`,
+/// waiting up to 10 s for a record.
+pub fn first_header(topic: &str, name: &str) -> Option<String> {
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("smsfold-test-reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partition_count(topic) {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(Ok(record)) = consumer.poll(Duration::from_millis(100)) {
+            let headers = record.headers()?;
+            let value = headers.iter().find(|header| header.key == name)?.value?;
+            return Some(String::from_utf8_lossy(value).into_owned());
+        }
+    }
+    None
+}
