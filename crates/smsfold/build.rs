@@ -26,16 +26,20 @@ fn main() {
 }
 
 /// Reruns this script when HEAD moves: a checkout changes `HEAD`, a commit
-/// changes the branch's ref file or `packed-refs`.
+/// changes the branch's ref file or `packed-refs`. Only files that exist are
+/// watched, because cargo reruns a script on every build while a watched
+/// file is missing.
 fn watch_git_head() {
     let Some(git_dir) = git(&["rev-parse", "--path-format=absolute", "--git-dir"]).map(PathBuf::from) else { return };
     let Some(common_dir) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]).map(PathBuf::from) else {
         return;
     };
-    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
-    println!("cargo:rerun-if-changed={}", common_dir.join("packed-refs").display());
+    let mut watched = vec![git_dir.join("HEAD"), common_dir.join("packed-refs")];
     if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed={}", common_dir.join(reference).display());
+        watched.push(common_dir.join(reference));
+    }
+    for path in watched.iter().filter(|path| path.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }
 
