@@ -60,7 +60,7 @@ async fn dispatch(command: Command, sources: &ArgSources<'_>) -> anyhow::Result<
             let resolved = resolve(&args.common, Some(&args.worker), sources)?;
             let config = resolved.worker_config()?;
             logging::init(resolved.log_format(), "info");
-            run::rebuild(config).await
+            run::rebuild(config, &resolved).await
         }
         Command::Config(args) => {
             let resolved = resolve(&args.common, Some(&args.worker), sources)?;

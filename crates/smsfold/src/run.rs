@@ -64,12 +64,13 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
 }
 
 /// `smsfold rebuild`: rebuilds the projections, printing progress on stderr.
-pub async fn rebuild(config: WorkerConfig) -> anyhow::Result<()> {
+pub async fn rebuild(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()> {
     let done = smsfold_worker::rebuild::rebuild(config, |progress| {
         let percent = if progress.total > 0 { progress.replayed * 100 / progress.total } else { 100 };
         eprintln!("rebuild: {percent}% ({} of {} input records)", progress.replayed, progress.total);
     })
-    .await?;
+    .await
+    .map_err(|error| worker_error(error, resolved))?;
     eprintln!("rebuild: done, {} input records folded again", done.total);
     Ok(())
 }

@@ -231,3 +231,36 @@ fn example_file_sets_every_setting() {
         assert!(file.keys.contains(&row.key), "examples/smsfold.toml does not set {}", row.key);
     }
 }
+
+#[test]
+fn config_error_hides_secret_value() {
+    use rdkafka::types::RDKafkaConfRes;
+
+    let error = KafkaError::ClientConfig(
+        RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+        "Invalid value \"s3cret\" for configuration property \"sasl.password\"".to_owned(),
+        "sasl.password".to_owned(),
+        "s3cret".to_owned(),
+    );
+    let (setting, problem) = config_error(&error).unwrap();
+
+    assert_eq!(setting, "kafka.sasl.password");
+    assert!(!problem.contains("s3cret"), "{problem}");
+    assert!(problem.contains("Invalid value \"***\""), "{problem}");
+}
+
+#[test]
+fn config_error_shows_plain_value() {
+    use rdkafka::types::RDKafkaConfRes;
+
+    let error = KafkaError::ClientConfig(
+        RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+        "Invalid value for configuration property \"socket.timeout.ms\"".to_owned(),
+        "socket.timeout.ms".to_owned(),
+        "abc".to_owned(),
+    );
+    let (setting, problem) = config_error(&error).unwrap();
+
+    assert_eq!(setting, "kafka.socket.timeout.ms");
+    assert!(problem.ends_with("(value \"abc\")"), "{problem}");
+}
