@@ -26,19 +26,26 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Installs the Prometheus recorder for this process, with an unknown build
+/// commit; see [`install_with_commit`].
+pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    install_with_commit("unknown")
+}
+
 /// Installs the Prometheus recorder for this process and returns the handle
-/// that renders `/metrics`.
+/// that renders `/metrics`. `smsfold_build_info` carries the crate version
+/// and `commit`, the build's source commit.
 ///
 /// A process has one global recorder: a second call returns an error, which
 /// callers running several workers in one process (tests) may ignore.
-pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+pub fn install_with_commit(commit: &str) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
         .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|error| metrics_exporter_prometheus::BuildError::FailedToSetGlobalRecorder(error))?;
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "commit" => commit.to_owned()).set(1.0);
     Ok(handle)
 }
 

@@ -25,7 +25,7 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
 
     let http_addr = config.http_addr.unwrap_or(DEFAULT_HTTP_ADDR);
     let worker = Worker::new(config).map_err(|error| worker_error(error, resolved))?;
-    let metrics = metrics::install().context("could not install the Prometheus recorder")?;
+    let metrics = metrics::install_with_commit(crate::version::COMMIT).context("could not install the Prometheus recorder")?;
     let mut signals = listen_for_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
 
