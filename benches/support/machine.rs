@@ -13,7 +13,7 @@ pub fn print(repository: &Path, bootstrap: &str) {
     println!("  rustc: {}", command_output("rustc", &["--version"]));
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
     println!("  librdkafka: {librdkafka}");
-    println!("  smsfold: {} (git {})", env!("CARGO_PKG_VERSION"), git_revision(repository));
+    println!("  smsfold: {} (git revision {})", env!("CARGO_PKG_VERSION"), git_revision(repository));
     let script = repository.join("scripts/kafka-broker.sh");
     println!("  broker at {bootstrap}: {}", command_output(&script.to_string_lossy(), &["status"]));
 }
@@ -31,10 +31,12 @@ fn read_trimmed(path: &str) -> String {
 }
 
 fn git_revision(repository: &Path) -> String {
-    let revision = command_output("git", &["-C", &repository.to_string_lossy(), "rev-parse", "--short", "HEAD"]);
-    let status = Command::new("git")
-        .args(["-C", &repository.to_string_lossy(), "status", "--porcelain", "--untracked-files=no"])
-        .output();
+    let directory = repository.to_string_lossy();
+    let revision = match Command::new("git").args(["-C", &directory, "rev-parse", "--short", "HEAD"]).output() {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        _ => return "unknown, not a git checkout".to_owned(),
+    };
+    let status = Command::new("git").args(["-C", &directory, "status", "--porcelain", "--untracked-files=no"]).output();
     match status {
         Ok(output) if !output.stdout.is_empty() => format!("{revision}, with uncommitted changes"),
         _ => revision,
