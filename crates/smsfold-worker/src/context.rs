@@ -29,6 +29,8 @@ pub struct OpenBatch {
     pub open: bool,
     /// Next offset to consume, per consumed topic and partition.
     pub offsets: BTreeMap<(String, i32), i64>,
+    /// Input records in the batch.
+    pub records: usize,
     /// Set when a commit made from a callback failed; the worker loop then
     /// aborts and rewinds.
     pub failed: Option<String>,
@@ -87,6 +89,7 @@ impl WorkerContext {
         if result.is_ok() {
             batch.open = false;
             batch.offsets.clear();
+            batch.records = 0;
         }
         result
     }

@@ -75,8 +75,11 @@ fn restore_topic(
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .set("fetch.max.bytes", "104857600")
+        .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "16777216")
+        // librdkafka waits fetch.queue.backoff.ms (1 s by default) after a
+        // fetch that fills its local queue; a restore reads back to back.
+        .set("fetch.queue.backoff.ms", "10")
         .create_with_context(RestoreContext)
         .map_err(WorkerError::Kafka)?;
 
@@ -143,9 +146,20 @@ fn wait_until_stable(
     let started = Instant::now();
     loop {
         // The probe reads uncommitted, so its "high" is the high watermark;
-        // the read_committed consumer's "high" is the LSO.
-        let (_, high) = probe.fetch_watermarks(topic, partition, timeout).map_err(WorkerError::Kafka)?;
-        let (_, stable) = committed.fetch_watermarks(topic, partition, timeout).map_err(WorkerError::Kafka)?;
+        // the read_committed consumer's "high" is the LSO. A just-created
+        // partition may have no leader yet, so errors are retried for a while.
+        let watermarks = probe
+            .fetch_watermarks(topic, partition, timeout)
+            .and_then(|(_, high)| committed.fetch_watermarks(topic, partition, timeout).map(|(_, stable)| (high, stable)));
+        let (high, stable) = match watermarks {
+            Ok(watermarks) => watermarks,
+            Err(error) if started.elapsed() < Duration::from_secs(60) => {
+                warn!(%error, topic, partition, "could not read changelog watermarks; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+            Err(error) => return Err(WorkerError::Kafka(error)),
+        };
         if stable >= high {
             return Ok(high);
         }

@@ -48,7 +48,9 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
         if partitions(&admin, topic)?.is_none() {
             let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor));
             if compacted {
-                new = new.set("cleanup.policy", "compact");
+                // The cleaner never compacts the active segment, so smaller
+                // segments let a changelog shrink to one record per key.
+                new = new.set("cleanup.policy", "compact").set("segment.bytes", "67108864").set("segment.ms", "3600000");
             }
             missing.push(new);
         }

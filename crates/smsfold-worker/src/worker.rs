@@ -225,7 +225,11 @@ impl Worker {
                     if let Some(timestamp) = record.timestamp().to_millis() {
                         last_timestamps.insert(key.clone(), timestamp);
                     }
-                    consumer.context().batch().offsets.insert(key, record.offset() + 1);
+                    {
+                        let mut batch = consumer.context().batch();
+                        batch.offsets.insert(key, record.offset() + 1);
+                        batch.records += 1;
+                    }
 
                     // Eviction writes tombstones, so it runs inside a batch.
                     if last_eviction.elapsed() >= config.eviction_interval {
@@ -247,7 +251,7 @@ impl Worker {
 
             let due = batch_started.is_some_and(|started| {
                 idle || started.elapsed() >= config.batch_max_wait
-                    || consumer.context().batch().offsets.len() >= config.batch_max_records
+                    || consumer.context().batch().records >= config.batch_max_records
             });
             if due {
                 let started = batch_started.take().unwrap_or_else(Instant::now);
@@ -432,6 +436,7 @@ impl Worker {
             let mut batch = consumer.context().batch();
             batch.open = false;
             batch.offsets.clear();
+            batch.records = 0;
         }
 
         // Seek back to the committed offsets of everything assigned.
