@@ -16,7 +16,7 @@ use crate::event::MessageEvent;
 use crate::key::MessageKey;
 use crate::reject::Reject;
 
-/// What one eviction pass removed, for the changelog.
+/// The result of one eviction pass, for the changelog.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Eviction {
     /// Ids of the messages that left the live state.

@@ -54,7 +54,7 @@ pub struct WorkerContext {
     /// The producer of the open batch's outputs.
     pub producer: FutureProducer,
     pub exactly_once: bool,
-    /// Set while the worker holds restored state for its partitions.
+    /// Set while the worker has restored state for its partitions.
     pub ready: Arc<AtomicBool>,
 }
 

@@ -5,7 +5,7 @@
 //! A replayed record's status changes and dead letters are dropped. Its
 //! internal records (message updates, forwarded campaign events,
 //! cancellations) are still written, marked with a header, so that the
-//! stage reading them knows they are replayed too. Changelog entries are
+//! stage reading them treats them as replayed too. Changelog entries are
 //! always written: rebuilding them is the point.
 
 use std::collections::HashMap;

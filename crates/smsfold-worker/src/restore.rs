@@ -171,7 +171,7 @@ fn wait_until_stable(
 }
 
 /// Client callbacks of the restore consumer: the end-of-partition events it
-/// asks for are expected, so they are not logged as errors.
+/// requests are expected, so they are not logged as errors.
 struct RestoreContext;
 
 impl ClientContext for RestoreContext {

@@ -300,8 +300,9 @@ impl Worker {
         let commands = owned(&topics.message_commands);
         if messages != commands {
             // Cancellations for a partition whose message events another
-            // instance holds would be skipped here: the assignor must keep
-            // the two topics' partitions together.
+            // instance owns cannot be applied here, so such a commands
+            // partition is held back. The assignor should keep the two
+            // topics' partitions together.
             error!(
                 message_events = ?messages,
                 message_commands = ?commands,
