@@ -148,6 +148,10 @@ impl CampaignState {
         }
         // A late update can carry an earlier time than the campaign's current
         // status; completion never goes back in time.
+        // NOTE: the completion time is the time of whichever update or
+        // dispatch-finished event completed the campaign, so it depends on
+        // their arrival order (a replay can give another time); the status
+        // and counts do not.
         let at = self.status_at.map_or(at, |current| current.max(at));
         self.advance(CampaignStatus::Completed, at)
     }
