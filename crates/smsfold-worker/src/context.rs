@@ -3,7 +3,7 @@
 //! queued for the worker loop, which restores new partitions' state; and
 //! librdkafka's statistics feed the consumer lag gauges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,6 +50,8 @@ impl OpenBatch {
 pub struct WorkerContext {
     /// The newest assignment, taken by the worker loop between records.
     pub assigned: Mutex<Option<Assignment>>,
+    /// The partitions assigned now, kept from the rebalance events.
+    pub owned: Mutex<BTreeSet<(String, i32)>>,
     pub batch: Arc<Mutex<OpenBatch>>,
     /// The producer of the open batch's outputs.
     pub producer: FutureProducer,
@@ -133,19 +135,30 @@ impl ConsumerContext for WorkerContext {
 
     /// Queues the whole assignment after every change: with incremental
     /// (cooperative or consumer-protocol) rebalancing a callback names only
-    /// the partitions added or removed.
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Error(error) = rebalance {
-            warn!(%error, "rebalance failed");
-            return;
-        }
-        let assignment: Assignment = match consumer.assignment() {
-            Ok(list) => list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect(),
-            Err(error) => {
-                warn!(%error, "could not read the assignment after a rebalance");
+    /// the partitions added or removed, so the whole is kept here. An eager
+    /// rebalance revokes everything before it assigns, which keeps the same
+    /// bookkeeping right.
+    ///
+    /// The assignment is not read back with `rd_kafka_assignment`: that call
+    /// waits on librdkafka's main thread, which during consumer close waits
+    /// on this callback, and the consumer's drop then never returns.
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                owned.extend(partitions.elements().iter().map(|e| (e.topic().to_owned(), e.partition())));
+            }
+            Rebalance::Revoke(partitions) => {
+                for element in partitions.elements() {
+                    owned.remove(&(element.topic().to_owned(), element.partition()));
+                }
+            }
+            Rebalance::Error(error) => {
+                warn!(%error, "rebalance failed");
                 return;
             }
-        };
+        }
+        let assignment: Assignment = owned.iter().cloned().collect();
         info!(partitions = assignment.len(), "assignment changed");
         *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(assignment);
     }

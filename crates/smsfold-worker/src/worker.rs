@@ -114,6 +114,7 @@ impl Worker {
         }
         let context = WorkerContext {
             assigned: Mutex::default(),
+            owned: Mutex::default(),
             batch: Arc::default(),
             producer: producer.clone(),
             exactly_once,

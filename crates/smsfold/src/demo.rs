@@ -62,11 +62,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if _mock.is_some() {
         // librdkafka's mock cluster speaks only the classic group protocol.
         config.group_protocol = smsfold_worker::GroupProtocol::Classic;
-        // NOTE: with transactions on the mock cluster about one demo run in
-        // twenty never saw its dead letter and hung; the cause was not found,
-        // so the demo runs at least once there. A real broker runs it
-        // exactly once.
-        config.guarantee = smsfold_worker::Guarantee::AtLeastOnce;
     }
     let worker = Worker::new(config)?;
     let projections = worker.projections();
