@@ -168,10 +168,14 @@ transaction.state.log.num.partitions=8
 num.partitions=4
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
-# Consumer-protocol groups (KIP-848): a stopped static member leaves after
-# this session timeout; the tests restart and rebuild groups, so keep it short.
-group.consumer.min.session.timeout.ms=6000
-group.consumer.session.timeout.ms=10000
+# Consumer-protocol groups (KIP-848): a killed static member leaves after
+# this session timeout, and a restart with its instance id waits for it; the
+# tests kill and restart workers, so keep it short. Heartbeats come often
+# enough that one late heartbeat does not expire a live member.
+group.consumer.min.session.timeout.ms=3000
+group.consumer.session.timeout.ms=6000
+group.consumer.min.heartbeat.interval.ms=1000
+group.consumer.heartbeat.interval.ms=1500
 # group.coordinator.rebalance.protocols is left at its default, which in
 # Kafka 4.4 is classic,consumer,streams, so the consumer group protocol
 # (KIP-848) is on. Kafka 4.4 deprecates that setting.

@@ -9,11 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tracing::{info, warn};
 
+use crate::changelog_buffer::ChangelogBuffer;
 use crate::metrics;
+use crate::output::Output;
 
 /// Partitions assigned to this worker, by topic.
 pub type Assignment = Vec<(String, i32)>;
@@ -34,6 +37,8 @@ pub struct OpenBatch {
     /// Set when a commit made from a callback failed; the worker loop then
     /// aborts and rewinds.
     pub failed: Option<String>,
+    /// Changelog entries to send before the batch commits.
+    pub changelog: ChangelogBuffer,
 }
 
 impl OpenBatch {
@@ -73,6 +78,9 @@ impl WorkerContext {
             return Ok(());
         }
         let offsets = batch.offsets_list();
+        if let Err(error) = send_blocking(&self.producer, batch.changelog.drain()) {
+            return Err(error);
+        }
         let result = if self.exactly_once {
             match consumer.group_metadata() {
                 Some(group) => self
@@ -95,6 +103,25 @@ impl WorkerContext {
         }
         result
     }
+}
+
+/// Hands `outputs` to the producer from a librdkafka callback, where the
+/// worker loop's async send cannot run: waits while the producer's queue
+/// is full. The transaction's commit, or the flush before the offsets are
+/// committed, waits for their delivery.
+fn send_blocking(producer: &FutureProducer, outputs: Vec<Output>) -> Result<(), String> {
+    for output in outputs {
+        loop {
+            match producer.send_result(output.record()) {
+                Ok(_delivery) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(format!("could not send to {}: {error}", output.topic)),
+            }
+        }
+    }
+    Ok(())
 }
 
 impl ClientContext for WorkerContext {

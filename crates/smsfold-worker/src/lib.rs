@@ -4,6 +4,7 @@
 //! for how records flow between topics.
 
 pub mod config;
+mod changelog_buffer;
 mod context;
 mod restore;
 pub mod rebuild;

@@ -126,6 +126,14 @@ pub fn transaction_aborted(reason: &'static str) {
     counter!(TRANSACTIONS_ABORTED, "reason" => reason).increment(1);
 }
 
+pub const GROUP_REJOINS: &str = "smsfold_group_rejoins_total";
+
+/// Counts joins refused because a killed predecessor with the same
+/// instance id was still a member of the group.
+pub fn rejoin_attempted() {
+    counter!(GROUP_REJOINS).increment(1);
+}
+
 pub const EVICTED: &str = "smsfold_evicted_total";
 
 /// Counts messages and campaigns that left the live state.

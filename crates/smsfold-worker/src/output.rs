@@ -1,6 +1,7 @@
 //! The records one input record causes, gathered before they are sent.
 
 use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::FutureRecord;
 
 /// One record to publish.
 #[derive(Debug)]
@@ -15,10 +16,33 @@ pub struct Output {
     pub headers: Option<OwnedHeaders>,
 }
 
-/// The outputs of the records processed since the last commit.
+impl Output {
+    /// The producer record for this output, borrowing from it.
+    pub fn record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut record = FutureRecord::to(&self.topic);
+        if let Some(key) = &self.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(payload) = &self.payload {
+            record = record.payload(payload.as_slice());
+        }
+        if let Some(partition) = self.partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = &self.headers {
+            record = record.headers(headers.clone());
+        }
+        record
+    }
+}
+
+/// The outputs of one input record.
 #[derive(Debug, Default)]
 pub struct Outputs {
+    /// Records sent as they are made.
     pub records: Vec<Output>,
+    /// Changelog entries, kept until the batch commits and sent once per key.
+    pub changelog: Vec<Output>,
 }
 
 impl Outputs {

@@ -306,7 +306,7 @@ impl Processor {
 
     /// Adds a changelog entry for the stage partition `partition`.
     fn changelog(&self, topic: &str, partition: i32, key: Vec<u8>, value: Vec<u8>, outputs: &mut Outputs) {
-        outputs.push(Output {
+        outputs.changelog.push(Output {
             topic: topic.to_owned(),
             partition: Some(partition),
             key: Some(key),

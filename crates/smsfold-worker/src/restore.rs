@@ -45,8 +45,22 @@ pub fn restore(
     for &partition in campaign_partitions {
         restored.campaigns.insert(partition, CampaignFold::new());
     }
-    restore_topic(client, message_changelog, message_partitions, true, &mut restored)?;
-    restore_topic(client, campaign_changelog, campaign_partitions, false, &mut restored)?;
+    // The two changelogs are independent: read them side by side, each with
+    // its own consumer and thread.
+    let (messages, campaigns) = std::thread::scope(|scope| {
+        let messages = scope.spawn(|| {
+            let mut part = Restored { messages: std::mem::take(&mut restored.messages), ..Restored::default() };
+            restore_topic(client, message_changelog, message_partitions, true, &mut part).map(|()| part)
+        });
+        let mut part = Restored { campaigns: std::mem::take(&mut restored.campaigns), ..Restored::default() };
+        let campaigns = restore_topic(client, campaign_changelog, campaign_partitions, false, &mut part).map(|()| part);
+        let messages = messages.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (messages, campaigns)
+    });
+    let (messages, campaigns) = (messages?, campaigns?);
+    restored.records = messages.records + campaigns.records;
+    restored.messages = messages.messages;
+    restored.campaigns = campaigns.campaigns;
     if restored.records > 0 || !message_partitions.is_empty() || !campaign_partitions.is_empty() {
         metrics::restored(restored.records, started.elapsed());
         info!(

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer};
 use rdkafka::{Message, Offset};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -45,6 +45,10 @@ use crate::topics;
 /// How long the worker keeps retrying to abort a transaction, for example
 /// while the broker restarts, before it gives up and stops.
 const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
+
+/// How long the worker waits before it joins the group again while a killed
+/// predecessor with the same instance id is still a member.
+const REJOIN_BACKOFF: Duration = Duration::from_millis(500);
 
 /// A configured worker, ready to run.
 pub struct Worker {
@@ -112,25 +116,8 @@ impl Worker {
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
         }
-        let context = WorkerContext {
-            assigned: Mutex::default(),
-            owned: Mutex::default(),
-            batch: Arc::default(),
-            producer: producer.clone(),
-            exactly_once,
-            ready: Arc::clone(&self.ready),
-        };
-        let consumer: StreamConsumer<WorkerContext> =
-            self.consumer_config().create_with_context(context).map_err(WorkerError::Kafka)?;
+        let mut consumer = self.subscribe(&producer, exactly_once)?;
         let topics = &config.topics;
-        consumer
-            .subscribe(&[
-                &topics.message_events,
-                &topics.message_commands,
-                &topics.campaign_events,
-                &topics.campaign_stage,
-            ])
-            .map_err(WorkerError::Kafka)?;
 
         let processor = Processor {
             topics: topics.clone(),
@@ -222,6 +209,12 @@ impl Worker {
                     for output in outputs.records {
                         deliveries.push(send(&producer, output).await?);
                     }
+                    if !outputs.changelog.is_empty() {
+                        let mut batch = consumer.context().batch();
+                        for output in outputs.changelog {
+                            batch.changelog.put(output);
+                        }
+                    }
                     let key = (topic.to_owned(), record.partition());
                     if let Some(timestamp) = record.timestamp().to_millis() {
                         last_timestamps.insert(key.clone(), timestamp);
@@ -235,10 +228,33 @@ impl Worker {
                     // Eviction writes tombstones, so it runs inside a batch.
                     if last_eviction.elapsed() >= config.eviction_interval {
                         last_eviction = Instant::now();
-                        for output in self.evict() {
-                            deliveries.push(send(&producer, output).await?);
+                        let evicted = self.evict();
+                        let mut batch = consumer.context().batch();
+                        for output in evicted {
+                            batch.changelog.put(output);
                         }
                     }
+                }
+                Ok(Err(KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnreleasedInstanceId)))
+                    if held.assigned.is_empty() && !consumer.context().batch().open =>
+                {
+                    // A previous incarnation of this instance id, killed
+                    // without leaving the group, is still a member until the
+                    // broker's session timeout. Nothing was consumed yet, so
+                    // join again with a new consumer once it is gone, rather
+                    // than exit into a supervisor's crash-loop back-off.
+                    warn!(
+                        instance_id = %config.instance_id,
+                        "a previous member with this instance id has not left the group yet; joining again shortly"
+                    );
+                    metrics::rejoin_attempted();
+                    drop(consumer);
+                    tokio::select! {
+                        _ = shutdown.changed() => {}
+                        () = tokio::time::sleep(REJOIN_BACKOFF) => {}
+                    }
+                    consumer = self.subscribe(&producer, exactly_once)?;
+                    continue;
                 }
                 Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
                     // For example UnreleasedInstanceId: a previous incarnation
@@ -275,6 +291,34 @@ impl Worker {
         metrics::ready(false);
         info!("worker stopped");
         Ok(())
+    }
+
+    /// Creates the group consumer and subscribes it to the worker's inputs.
+    fn subscribe(
+        &self,
+        producer: &FutureProducer,
+        exactly_once: bool,
+    ) -> Result<StreamConsumer<WorkerContext>, WorkerError> {
+        let context = WorkerContext {
+            assigned: Mutex::default(),
+            owned: Mutex::default(),
+            batch: Arc::default(),
+            producer: producer.clone(),
+            exactly_once,
+            ready: Arc::clone(&self.ready),
+        };
+        let consumer: StreamConsumer<WorkerContext> =
+            self.consumer_config().create_with_context(context).map_err(WorkerError::Kafka)?;
+        let topics = &self.config.topics;
+        consumer
+            .subscribe(&[
+                &topics.message_events,
+                &topics.message_commands,
+                &topics.campaign_events,
+                &topics.campaign_stage,
+            ])
+            .map_err(WorkerError::Kafka)?;
+        Ok(consumer)
     }
 
     fn holds(&self, held: &Held, topic: &str, partition: i32) -> bool {
@@ -389,6 +433,10 @@ impl Worker {
             deliveries.clear();
             return Ok(());
         }
+        let changelog = consumer.context().batch().changelog.drain();
+        for output in changelog {
+            deliveries.push(send(&consumer.context().producer, output).await.map_err(|error| error.to_string())?);
+        }
         // A failed delivery fails the commit; waiting here names its topic.
         for result in futures::future::join_all(deliveries.drain(..)).await {
             match result {
@@ -439,6 +487,7 @@ impl Worker {
             batch.open = false;
             batch.offsets.clear();
             batch.records = 0;
+            batch.changelog.clear();
         }
 
         // Seek back to the committed offsets of everything assigned.
@@ -608,20 +657,7 @@ impl Worker {
 /// Hands one output to the producer, waiting while its queue is full.
 async fn send(producer: &FutureProducer, output: Output) -> Result<DeliveryFuture, WorkerError> {
     loop {
-        let mut record = FutureRecord::to(&output.topic);
-        if let Some(key) = &output.key {
-            record = record.key(key.as_slice());
-        }
-        if let Some(payload) = &output.payload {
-            record = record.payload(payload.as_slice());
-        }
-        if let Some(partition) = output.partition {
-            record = record.partition(partition);
-        }
-        if let Some(headers) = &output.headers {
-            record = record.headers(headers.clone());
-        }
-        match producer.send_result(record) {
+        match producer.send_result(output.record()) {
             Ok(delivery) => return Ok(delivery),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
