@@ -65,7 +65,8 @@ impl Kafka {
             .map(|(name, partitions, compacted)| {
                 let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
                 if *compacted {
-                    topic.set("cleanup.policy", "compact")
+                    // The settings the worker gives the changelogs it creates.
+                    smsfold_worker::topics::CHANGELOG_TOPIC_CONFIG.iter().fold(topic, |topic, (key, value)| topic.set(key, value))
                 } else {
                     topic
                 }

@@ -12,6 +12,14 @@ use tracing::info;
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
 
+/// Settings of the changelog topics the worker creates. The log cleaner
+/// never compacts a partition's active segment, so segments roll every
+/// 16 MiB or hour, and a changelog shrinks towards one record per key soon
+/// after it is written; a restore then reads little more than the live
+/// state.
+pub const CHANGELOG_TOPIC_CONFIG: [(&str, &str); 3] =
+    [("cleanup.policy", "compact"), ("segment.bytes", "16777216"), ("segment.ms", "3600000")];
+
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Partition counts the worker runs with.
@@ -48,9 +56,9 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
         if partitions(&admin, topic)?.is_none() {
             let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor));
             if compacted {
-                // The cleaner never compacts the active segment, so smaller
-                // segments let a changelog shrink to one record per key.
-                new = new.set("cleanup.policy", "compact").set("segment.bytes", "67108864").set("segment.ms", "3600000");
+                for (key, value) in CHANGELOG_TOPIC_CONFIG {
+                    new = new.set(key, value);
+                }
             }
             missing.push(new);
         }
