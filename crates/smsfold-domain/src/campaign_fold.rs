@@ -365,6 +365,9 @@ impl CampaignFold {
 
     /// Remembers a retired campaign, as restored from a changelog.
     pub fn restore_retired(&mut self, campaign_id: &str, retired_at: Timestamp) {
+        // A retired campaign is not live: state restored for it from records
+        // written before its eviction, not compacted away yet, is dropped.
+        self.campaigns.remove(campaign_id);
         self.retired.insert(campaign_id.to_owned(), retired_at.as_millis());
         self.watermark = self.watermark.max(retired_at.as_millis());
     }

@@ -496,9 +496,16 @@ impl MessageFold {
         eviction
     }
 
-    /// Remembers a retired key, as restored from a changelog.
+    /// Remembers a retired key, as restored from a changelog. A retired
+    /// message is not live: state restored for it from records written
+    /// before its eviction, which compaction has not removed yet, is
+    /// dropped.
     pub fn restore_retired(&mut self, key: MessageKey, retired_at: Timestamp) {
+        if let Some(state) = self.messages.remove(&key) {
+            self.retention.retire(key, state.id_offset, &self.ids);
+        }
         self.retention.restore_retired(key, retired_at.as_millis());
+        self.compact_ids_if_sparse();
     }
 
     /// Rewrites the id arena without the ids of evicted messages once they

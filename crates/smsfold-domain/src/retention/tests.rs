@@ -136,6 +136,28 @@ fn restored_retired_key_rejects_events() {
     assert_eq!(fold.watermark(), Timestamp::from_millis(5 * HOUR));
 }
 
+#[test]
+fn restored_retirement_drops_earlier_restored_state() {
+    let mut live = MessageFold::new();
+    live.apply(&accepted("gone", 0)).unwrap();
+    live.apply(&delivered("gone", HOUR)).unwrap();
+    live.apply(&accepted("kept", 2 * HOUR)).unwrap();
+    let gone = live.get("gone").unwrap();
+    let kept = live.get("kept").unwrap();
+
+    // The changelog before compaction: the message's last state, then its
+    // tombstone (skipped by a restore) and its retirement.
+    let mut fold = MessageFold::new();
+    fold.restore(&gone).unwrap();
+    fold.restore(&kept).unwrap();
+    fold.restore_retired(MessageKey::of("gone"), Timestamp::from_millis(30 * HOUR));
+
+    assert!(fold.get("gone").is_none());
+    assert_eq!(fold.get("kept"), Some(kept));
+    assert_eq!(fold.len(), 1);
+    assert_eq!(fold.apply(&delivered("gone", 31 * HOUR)).unwrap_err().reason(), "message_retired");
+}
+
 fn campaign_event(kind: CampaignEventKind, at: i64) -> CampaignEvent {
     CampaignEvent {
         event_id: format!("{}-{at}", kind.name()),
@@ -169,4 +191,21 @@ fn ended_campaign_evicted_then_ignored() {
     let cancel = fold.apply(&campaign_event(CampaignEventKind::Cancelled, 31 * HOUR));
     assert_eq!(cancel.unwrap_err().reason(), "campaign_retired");
     assert!(fold.get("c-2").is_some());
+}
+
+#[test]
+fn restored_campaign_retirement_drops_earlier_restored_state() {
+    let mut live = CampaignFold::new();
+    live.apply(&campaign_event(CampaignEventKind::StartedSending { recipients: 1 }, 0)).unwrap();
+    let projection = live.get("c-1").unwrap();
+
+    let mut fold = CampaignFold::new();
+    fold.restore_campaign(&projection);
+    fold.restore_message("c-1", "m-1", MessageStatus::Delivered, 1);
+    fold.restore_retired("c-1", Timestamp::from_millis(30 * HOUR));
+
+    assert_eq!(fold.get("c-1"), None);
+    assert_eq!(fold.projections().count(), 0);
+    let cancel = fold.apply(&campaign_event(CampaignEventKind::Cancelled, 31 * HOUR));
+    assert_eq!(cancel.unwrap_err().reason(), "campaign_retired");
 }
