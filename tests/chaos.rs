@@ -174,9 +174,15 @@ async fn chaos_keeps_changes_exactly_once() {
             if rng.chance(5) {
                 events.push(event(&id, MessageEventKind::Failed { error_code: 30001 }));
             } else {
-                events.push(event(&id, MessageEventKind::Sent { carrier_message_id: None }));
+                events.push(event(&id, MessageEventKind::Sent { carrier_message_ids: Vec::new() }));
                 let outcome = if rng.chance(90) { ReceiptOutcome::Delivered } else { ReceiptOutcome::Undelivered };
-                let receipt = event(&id, MessageEventKind::DeliveryReceipt { outcome, error_code: 0, done_at: None });
+                let receipt = event(&id, MessageEventKind::DeliveryReceipt {
+                    outcome,
+                    error_code: 0,
+                    done_at: None,
+                    carrier: None,
+                    segment: None,
+                });
                 if rng.chance(20) {
                     let sent = events.len() - 1;
                     events.insert(sent, receipt.clone());

@@ -249,7 +249,7 @@ fn encode_protobuf(event: &Event) -> Vec<u8> {
                 proto::ReceiptOutcome::Undelivered as i32
             },
             error_code: event.outcome_code,
-            done_at: None,
+            ..Default::default()
         }),
         "canceled" => Kind::Canceled(proto::MessageCanceled {}),
         "inbound_receiving" => Kind::InboundReceiving(proto::InboundReceiving { message: Some(inbound()) }),

@@ -245,7 +245,10 @@ impl MessageEvents<'_> {
                 })
             }
             Kind::Queued => message_event::Kind::Queued(proto::MessageQueued {}),
-            Kind::Sent => message_event::Kind::Sent(proto::MessageSent { carrier_message_id: format!("{:012x}", hash >> 16) }),
+            Kind::Sent => message_event::Kind::Sent(proto::MessageSent {
+                carrier_message_id: format!("{:012x}", hash >> 16),
+                segment_carrier_message_ids: Vec::new(),
+            }),
             Kind::Failed => message_event::Kind::Failed(proto::MessageFailed { error_code: 30_008 }),
             Kind::Receipt { delivered } => {
                 let outcome = if delivered { proto::ReceiptOutcome::Delivered } else { proto::ReceiptOutcome::Undelivered };
@@ -253,6 +256,7 @@ impl MessageEvents<'_> {
                     outcome: outcome as i32,
                     error_code: if delivered { 0 } else { 30_003 },
                     done_at: Some(timestamp(planned.occurred_ms)),
+                    ..Default::default()
                 })
             }
         };

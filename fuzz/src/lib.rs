@@ -9,10 +9,16 @@
 //! - carrier ids: keys ignore case and surrounding whitespace;
 //! - events: a decoded event has the non-empty ids and the field ranges
 //!   the event contract states, JSON is accepted only as an object, and a
-//!   failure's reason is one of the documented dead-letter reasons.
+//!   failure's reason is one of the documented dead-letter reasons;
+//! - receipts in SMPP form: reading one fails with a receipt reason, or
+//!   gives a carrier id of at most 64 bytes. A sent event with that id is
+//!   published under the receipt's join key.
 
-use smsfold_domain::{MessageEvent, MessageEventKind, Timestamp};
-use smsfold_smpp::{carrier_id_keys, parse_receipt_text, Receipt, ReceiptError, ReceiptText, ReceiptTlvs, StateTable};
+use smsfold_domain::{MessageEvent, MessageEventKind, Timestamp, MAX_CARRIER_ID_LEN};
+use smsfold_smpp::{
+    carrier_id_keys, link_join_keys, parse_receipt_text, read_smpp_receipt, receipt_join_key, Receipt, ReceiptError,
+    ReceiptText, ReceiptTlvs, StateTable,
+};
 use smsfold_wire::{decode_campaign_event, decode_message_event, DecodeError, Format};
 
 /// The dead-letter reasons a decode failure may have.
@@ -176,7 +182,8 @@ pub fn check_message_event(format: Format, value: &[u8]) {
 
 fn check_message_fields(event: &MessageEvent) {
     assert!(!event.event_id.is_empty());
-    assert!(!event.message_id.is_empty());
+    let smpp_receipt = matches!(event.kind, MessageEventKind::SmppReceipt { .. });
+    assert!(smpp_receipt || !event.message_id.is_empty(), "{event:?}");
     if let Some(attributes) = event.kind.attributes() {
         assert!(attributes.segments >= 1, "{event:?}");
         assert_ne!(attributes.campaign_id.as_deref(), Some(""), "{event:?}");
@@ -185,10 +192,36 @@ fn check_message_fields(event: &MessageEvent) {
         MessageEventKind::InboundReceiving { attributes } | MessageEventKind::InboundReceived { attributes } => {
             assert_eq!(attributes.campaign_id, None, "{event:?}");
         }
-        MessageEventKind::Sent { carrier_message_id } => {
-            assert_ne!(carrier_message_id.as_deref(), Some(""), "{event:?}");
+        MessageEventKind::Sent { carrier_message_ids } => {
+            for id in carrier_message_ids {
+                assert!(!id.is_empty(), "{event:?}");
+                assert!(id.len() <= MAX_CARRIER_ID_LEN, "{event:?}");
+                check_carrier_id(id);
+                let _ = link_join_keys(id);
+            }
+        }
+        MessageEventKind::SmppReceipt { receipt, error_code, done_at } => {
+            check_smpp_receipt(receipt, *error_code, *done_at);
         }
         _ => {}
+    }
+}
+
+/// Reads a receipt's SMPP form and checks what the carrier join needs.
+fn check_smpp_receipt(receipt: &smsfold_domain::SmppReceipt, error_code: u32, done_at: Option<Timestamp>) {
+    let smpp_fields = [receipt.text.is_some(), receipt.receipted_message_id.is_some(), receipt.message_state.is_some()];
+    assert!(smpp_fields.contains(&true) || receipt.network_error_code.is_some(), "{receipt:?}");
+    let reading = match read_smpp_receipt(receipt, error_code, done_at, &StateTable::new()) {
+        Ok(reading) => reading,
+        Err(error) => {
+            assert!(ReceiptError::REASONS.contains(&error.reason()), "{error:?}");
+            return;
+        }
+    };
+    assert!(reading.carrier_id.len() <= MAX_CARRIER_ID_LEN, "{reading:?}");
+    assert!(reading.carrier.stat.as_ref().is_none_or(|stat| stat.len() <= 32), "{reading:?}");
+    if let Some(key) = receipt_join_key(&reading.carrier_id) {
+        assert!(link_join_keys(&reading.carrier_id).contains(&key), "{reading:?}");
     }
 }
 

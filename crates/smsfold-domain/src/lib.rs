@@ -17,11 +17,14 @@ pub use campaign_fold::{
     CampaignChange, CampaignCounts, CampaignFold, CampaignProjection, EvictedCampaign, MessageUpdate,
 };
 pub use event::{
-    CampaignEvent, CampaignEventKind, Channel, MessageAttributes, MessageEvent, MessageEventKind,
-    ReceiptOutcome,
+    CampaignEvent, CampaignEventKind, CarrierReport, Channel, MessageAttributes, MessageEvent, MessageEventKind,
+    NetworkErrorCode, ReceiptOutcome, Segment, SmppReceipt, MAX_CARRIER_ID_LEN,
 };
 pub use key::MessageKey;
-pub use message_fold::{Applied, CampaignLink, MessageChange, MessageFold, MessageProjection};
+pub use message_fold::{
+    Applied, CampaignLink, MessageChange, MessageFold, MessageProjection, ProgressReport, ReceiptHistory,
+    SegmentDelivery,
+};
 pub use reject::Reject;
 pub use status::{CampaignStatus, Direction, MessageStatus};
 pub use time::Timestamp;

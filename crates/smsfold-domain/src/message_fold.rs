@@ -8,6 +8,11 @@
 //! - the changes it returns only ever move to a status of a higher rank, so a
 //!   late or repeated event never moves a message back or emits a change twice.
 //!
+//! A receipt of one segment of a message sent in several parts counts
+//! towards the message's delivery, which needs every segment delivered; see
+//! `receipts`. An SMPP receipt must be read into a decided receipt before
+//! it is applied.
+//!
 //! The one input whose effect depends on timing is a campaign cancellation.
 //! It cancels the campaign's messages that are accepted, scheduled or queued
 //! when it is applied, and those that turn up later at one of those stages.
@@ -15,11 +20,16 @@
 
 use hashbrown::HashMap;
 
-use crate::event::{Channel, MessageAttributes, MessageEvent};
+use crate::event::{Channel, MessageAttributes, MessageEvent, MessageEventKind, ReceiptOutcome};
 use crate::key::MessageKey;
 use crate::reject::Reject;
 use crate::status::{Direction, MessageStatus};
 use crate::time::Timestamp;
+
+mod receipts;
+
+pub use receipts::{ProgressReport, ReceiptHistory, SegmentDelivery};
+use receipts::{ReceiptBook, Report, NO_REPORT};
 
 /// The maximum message id length the fold stores, in bytes.
 pub const MAX_MESSAGE_ID_LEN: usize = u8::MAX as usize;
@@ -103,6 +113,8 @@ pub struct MessageProjection {
     pub campaign_id: Option<String>,
     pub segments: u16,
     pub channel: Channel,
+    /// The carrier's raw reports and the delivered segments.
+    pub receipts: ReceiptHistory,
 }
 
 /// A campaign cancellation the fold has applied.
@@ -125,6 +137,8 @@ pub struct MessageFold {
     campaign_ids: Vec<String>,
     campaign_index: HashMap<String, u32>,
     cancellations: HashMap<u32, Cancellation>,
+    /// Receipt details of the messages that have any.
+    receipts: ReceiptBook,
     /// Retention bookkeeping: the event-time watermark, retired keys and
     /// the arena bytes of evicted ids.
     retention: crate::retention::RetentionState,
@@ -165,24 +179,27 @@ impl MessageFold {
             + self.campaign_index.allocation_size()
             + campaign_strings
             + self.cancellations.allocation_size()
+            + self.receipts.heap_bytes()
     }
 
     /// Applies one message event.
     ///
     /// Returns the changes it caused, or a [`Reject`] when the event
-    /// contradicts what is known of the message; a rejected event changes
-    /// nothing.
+    /// contradicts what is known of the message or is an SMPP receipt that
+    /// was not read; a rejected event changes nothing.
     pub fn apply(&mut self, event: &MessageEvent) -> Result<Applied, Reject> {
+        if matches!(event.kind, MessageEventKind::SmppReceipt { .. }) {
+            return Err(Reject::ReceiptNotRead { message_id: event.message_id.clone() });
+        }
         let status = event.kind.status();
         let at = event.occurred_at.as_millis();
-        let error_code = event.kind.error_code();
         let attributes = event.kind.attributes();
         let key = MessageKey::of(&event.message_id);
 
         let Some(state) = self.messages.get(&key).copied() else {
             self.retention.check_unknown(key, event)?;
             self.retention.observe(at);
-            return self.insert(key, event, status, attributes);
+            return self.insert(key, event, attributes);
         };
         self.retention.observe(at);
 
@@ -212,30 +229,38 @@ impl MessageFold {
                     linked = true;
                 }
             }
-            next.segments = next.segments.max(attributes.segments);
             if attributes.channel == Channel::Mms {
                 next.flags |= FLAG_MMS;
             }
         }
+        next.segments = next.segments.max(event.kind.segments_hint());
 
+        let (status, report) = self.report_of(key, event);
         let mut applied = Applied::default();
         if status.rank() > state.status {
             next.status = status.rank();
-            next.status_at = at;
-            next.error_code = error_code;
+            next.status_at = report.at;
+            next.error_code = report.error_code;
+            self.receipts.set_status_report(key, report.report);
             applied.change = Some(MessageChange {
                 previous: Some(current),
                 status,
-                at: event.occurred_at,
-                error_code,
+                at: Timestamp::from_millis(report.at),
+                error_code: report.error_code,
             });
-        } else if status.rank() == state.status
-            && (at, error_code) < (state.status_at, state.error_code)
-        {
-            // The same status reported again with an earlier time: keep the
-            // earliest, so the result does not depend on arrival order.
-            next.status_at = at;
-            next.error_code = error_code;
+        } else if status.rank() == state.status {
+            // The same status reported again: keep the earliest report, so
+            // the result does not depend on arrival order.
+            let current_report = Report {
+                at: state.status_at,
+                error_code: state.error_code,
+                report: self.receipts.status_report(&key),
+            };
+            if self.receipts.is_before(report, current_report) {
+                next.status_at = report.at;
+                next.error_code = report.error_code;
+                self.receipts.set_status_report(key, report.report);
+            }
         }
 
         applied.canceled = self.cancel_if_campaign_cancelled(&mut next);
@@ -307,6 +332,7 @@ impl MessageFold {
             flags: if projection.channel == Channel::Mms { FLAG_MMS } else { 0 },
         };
         self.messages.insert(key, state);
+        self.receipts.restore(key, &projection.receipts);
         self.retention.observe(projection.status_at.as_millis());
         Ok(())
     }
@@ -320,20 +346,20 @@ impl MessageFold {
 
     /// Returns the projection of one message, if the fold has seen it.
     pub fn get(&self, message_id: &str) -> Option<MessageProjection> {
-        let state = self.messages.get(&MessageKey::of(message_id))?;
-        Some(self.project(state))
+        let key = MessageKey::of(message_id);
+        let state = self.messages.get(&key)?;
+        Some(self.project(&key, state))
     }
 
     /// Returns every message's projection, in no particular order.
     pub fn projections(&self) -> impl Iterator<Item = MessageProjection> + '_ {
-        self.messages.values().map(|state| self.project(state))
+        self.messages.iter().map(|(key, state)| self.project(key, state))
     }
 
     fn insert(
         &mut self,
         key: MessageKey,
         event: &MessageEvent,
-        status: MessageStatus,
         attributes: Option<&MessageAttributes>,
     ) -> Result<Applied, Reject> {
         let id_offset = self.push_id(&event.message_id)?;
@@ -342,27 +368,56 @@ impl MessageFold {
             Some(campaign_id) => self.intern_campaign(campaign_id),
             None => NO_CAMPAIGN,
         };
-        let error_code = event.kind.error_code();
+        let (status, report) = self.report_of(key, event);
+        self.receipts.set_status_report(key, report.report);
         let mut state = MessageState {
-            status_at: event.occurred_at.as_millis(),
+            status_at: report.at,
             campaign,
-            error_code,
+            error_code: report.error_code,
             id_offset,
-            segments: attributes.map_or(0, |a| a.segments),
+            segments: event.kind.segments_hint(),
             status: status.rank(),
             flags: if attributes.is_some_and(|a| a.channel == Channel::Mms) { FLAG_MMS } else { 0 },
         };
 
-        let mut applied = Applied {
-            change: Some(MessageChange { previous: None, status, at: event.occurred_at, error_code }),
-            ..Applied::default()
+        let change = MessageChange {
+            previous: None,
+            status,
+            at: Timestamp::from_millis(report.at),
+            error_code: report.error_code,
         };
+        let mut applied = Applied { change: Some(change), ..Applied::default() };
         applied.canceled = self.cancel_if_campaign_cancelled(&mut state);
         if state.campaign != NO_CAMPAIGN {
             applied.campaign = Some(link(&state));
         }
         self.messages.insert(key, state);
         Ok(applied)
+    }
+
+    /// Returns the status an event reports and its report, recording what
+    /// a receipt adds to the message's receipt details. A segment receipt
+    /// that completes its message reports `Delivered`.
+    fn report_of(&mut self, key: MessageKey, event: &MessageEvent) -> (MessageStatus, Report) {
+        let at = event.occurred_at.as_millis();
+        let error_code = event.kind.error_code();
+        let MessageEventKind::DeliveryReceipt { outcome, carrier, segment, .. } = &event.kind else {
+            return (event.kind.status(), Report { at, error_code, report: NO_REPORT });
+        };
+        let report = Report { at, error_code, report: self.receipts.intern(carrier.as_ref()) };
+        match (outcome, segment) {
+            (ReceiptOutcome::Delivered, Some(segment)) if segment.count > 1 => {
+                match self.receipts.deliver_segment(key, *segment, report) {
+                    Some(completion) => (MessageStatus::Delivered, completion),
+                    None => (MessageStatus::Sent, report),
+                }
+            }
+            (ReceiptOutcome::Intermediate | ReceiptOutcome::Unknown, _) => {
+                self.receipts.offer_progress(key, *outcome, at, report.report);
+                (MessageStatus::Sent, report)
+            }
+            _ => (event.kind.status(), report),
+        }
     }
 
     /// Appends a message id to the arena and returns its offset.
@@ -406,7 +461,7 @@ impl MessageFold {
         index
     }
 
-    fn project(&self, state: &MessageState) -> MessageProjection {
+    fn project(&self, key: &MessageKey, state: &MessageState) -> MessageProjection {
         MessageProjection {
             message_id: read_id(&self.ids, state.id_offset).to_owned(),
             status: state.status(),
@@ -416,6 +471,7 @@ impl MessageFold {
                 .then(|| self.campaign_ids[state.campaign as usize].clone()),
             segments: state.segments,
             channel: if state.flags & FLAG_MMS != 0 { Channel::Mms } else { Channel::Sms },
+            receipts: self.receipts.history(key),
         }
     }
 }
@@ -458,6 +514,9 @@ fn direction_conflict(message_id: &str, status: MessageStatus, current: MessageS
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod receipt_tests;
+
 /// Retention: settled messages leave the live state after a while.
 impl MessageFold {
     /// Returns the fold's event-time watermark: the latest event time seen.
@@ -477,6 +536,7 @@ impl MessageFold {
         let mut eviction = crate::retention::Eviction::default();
         let ids = &self.ids;
         let retention_state = &mut self.retention;
+        let receipts = &mut self.receipts;
         self.messages.retain(|key, state| {
             let settled = state.status().is_settled();
             if !settled || state.status_at >= horizon {
@@ -484,6 +544,7 @@ impl MessageFold {
             }
             eviction.evicted.push(read_id(ids, state.id_offset).to_owned());
             retention_state.retire(*key, state.id_offset, ids);
+            receipts.remove(key);
             false
         });
         eviction.forgotten = self.retention.forget_before(horizon);

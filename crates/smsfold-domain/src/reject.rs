@@ -25,6 +25,8 @@ pub enum Reject {
     BeyondRetention { message_id: String, occurred_at_ms: i64, horizon_ms: i64 },
     #[error("campaign {campaign_id} ended longer than the retention ago and has left the live state")]
     CampaignRetired { campaign_id: String },
+    #[error("the SMPP receipt of message {message_id:?} was not read into an outcome before it was applied")]
+    ReceiptNotRead { message_id: String },
     #[error("campaign {campaign_id} is already {status}; a {event} event cannot apply")]
     CampaignFinal {
         campaign_id: String,
@@ -45,6 +47,7 @@ impl Reject {
             Reject::BeyondRetention { .. } => "beyond_retention",
             Reject::CampaignFinal { .. } => "campaign_final",
             Reject::CampaignRetired { .. } => "campaign_retired",
+            Reject::ReceiptNotRead { .. } => "receipt_not_read",
         }
     }
 }

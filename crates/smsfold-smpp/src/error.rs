@@ -30,6 +30,9 @@ pub enum ReceiptError {
     /// A known TLV whose value has the wrong length or content, or occurs twice.
     #[error("receipt TLV {name} (tag {tag:#06x}) is invalid: {detail}")]
     InvalidTlv { tag: u16, name: &'static str, detail: &'static str },
+    /// The carrier id is longer than an SMPP message id can be.
+    #[error("receipt carrier id is {len} bytes long; the maximum is {max}")]
+    IdTooLong { len: usize, max: usize },
     /// The optional parameters end in the middle of a TLV.
     #[error("receipt TLVs are truncated: {remaining} bytes at offset {offset} do not hold a whole TLV")]
     TruncatedTlvs { offset: usize, remaining: usize },
@@ -46,17 +49,19 @@ impl ReceiptError {
             ReceiptError::InvalidDate { .. } => "receipt_invalid_date",
             ReceiptError::InvalidNumber { .. } => "receipt_invalid_number",
             ReceiptError::InvalidTlv { .. } | ReceiptError::TruncatedTlvs { .. } => "receipt_invalid_tlv",
+            ReceiptError::IdTooLong { .. } => "receipt_id_too_long",
         }
     }
 
     /// Every value [`reason`](Self::reason) can return.
-    pub const REASONS: [&'static str; 6] = [
+    pub const REASONS: [&'static str; 7] = [
         "receipt_missing_id_and_stat",
         "receipt_missing_id",
         "receipt_duplicate_field",
         "receipt_invalid_date",
         "receipt_invalid_number",
         "receipt_invalid_tlv",
+        "receipt_id_too_long",
     ];
 }
 

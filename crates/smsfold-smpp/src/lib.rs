@@ -7,11 +7,15 @@
 //!
 //! - parses the text tolerantly, borrowing from it ([`parse_receipt_text`]);
 //! - reads the receipt TLVs ([`ReceiptTlvs`]);
-//! - combines both into a [`Receipt`], trusting the TLVs where they differ;
+//! - combines both into a [`Receipt`], trusting the TLVs where they differ,
+//!   and reads a receipt event's SMPP form ([`read_smpp_receipt`]);
 //! - maps the receipt state to an [`Outcome`] through a configurable
 //!   [`StateTable`];
 //! - turns carrier ids into keys that match across hexadecimal and decimal
-//!   spellings ([`carrier_id_keys`]).
+//!   spellings ([`carrier_id_keys`]);
+//! - joins receipts that name only a carrier id to the sent messages that
+//!   recorded it ([`CarrierJoin`], with the keys of [`receipt_join_key`] and
+//!   [`link_join_keys`]).
 //!
 //! Errors are [`ReceiptError`]s, each with a dead-letter reason.
 
@@ -20,6 +24,8 @@
 mod carrier_id;
 mod date;
 mod error;
+mod join;
+mod reading;
 mod receipt;
 mod state;
 mod table;
@@ -28,6 +34,10 @@ mod tlv;
 
 pub use carrier_id::{carrier_id_keys, CarrierKey, CarrierKeys};
 pub use error::{ReceiptError, StateTableError, MAX_QUOTED_BYTES};
+pub use join::{
+    carrier_spelling, link_join_keys, receipt_join_key, CarrierJoin, Joined, Link, LinkAdded, MatchRule, Pending,
+};
+pub use reading::{read_smpp_receipt, ReceiptReading};
 pub use receipt::Receipt;
 pub use state::{outcome_of_message_state, MessageState, Outcome, UnknownOutcome};
 pub use table::StateTable;

@@ -7,11 +7,11 @@
 //! text is kept in either case, so a projection can store what the carrier
 //! wrote.
 
-use smsfold_domain::{ReceiptOutcome, Timestamp};
+use smsfold_domain::{CarrierReport, ReceiptOutcome, Timestamp};
 
 use crate::carrier_id::{carrier_id_keys, CarrierKeys};
 use crate::error::ReceiptError;
-use crate::state::{outcome_of_message_state, Outcome};
+use crate::state::{outcome_of_message_state, MessageState, Outcome};
 use crate::table::StateTable;
 use crate::text::{parse_receipt_text, ReceiptText};
 use crate::tlv::{NetworkErrorCode, ReceiptTlvs};
@@ -123,5 +123,19 @@ impl<'a> Receipt<'a> {
     /// `None` for an intermediate or unknown state.
     pub fn receipt_outcome(&self) -> Option<ReceiptOutcome> {
         self.outcome.receipt_outcome()
+    }
+
+    /// Returns the raw state and error code to keep on the message's
+    /// projection. The state is the text's `stat`, or without one the SMPP
+    /// name of `message_state` (`DELIVERED`, or the number for a state
+    /// above 9). The error code is the text's `err`, or without one the code
+    /// of `network_error_code` in decimal.
+    pub fn carrier_report(&self) -> CarrierReport {
+        let state_name = self.message_state.map(|state| match MessageState::from_u8(state) {
+            Some(state) => state.name().to_owned(),
+            None => state.to_string(),
+        });
+        let network_code = self.network_error_code.map(|code| code.error_code.to_string());
+        CarrierReport::new(self.stat.or(state_name.as_deref()), self.err.or(network_code.as_deref()))
     }
 }

@@ -59,6 +59,17 @@ impl Outcome {
     }
 }
 
+impl From<Outcome> for ReceiptOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Delivered => ReceiptOutcome::Delivered,
+            Outcome::Undelivered => ReceiptOutcome::Undelivered,
+            Outcome::Intermediate => ReceiptOutcome::Intermediate,
+            Outcome::Unknown => ReceiptOutcome::Unknown,
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -223,3 +223,38 @@ fn encode_round_trips_longest_id() {
         assert_eq!(ReceiptTlvs::parse(&bytes), Ok(tlvs), "id of {length} bytes");
     }
 }
+
+#[test]
+fn carrier_report_prefers_text_values() {
+    let tlvs = ReceiptTlvs {
+        receipted_message_id: Some("4F2A"),
+        message_state: Some(5),
+        network_error_code: Some(NetworkErrorCode { network_type: 3, error_code: 11 }),
+    };
+
+    let report = read(TEXT_4F2A, &tlvs).carrier_report();
+
+    assert_eq!(report.stat.as_deref(), Some("DELIVRD"), "the raw stat even though the TLV state wins");
+    assert_eq!(report.err.as_deref(), Some("000"));
+}
+
+#[test]
+fn carrier_report_from_tlvs_alone() {
+    let tlvs = ReceiptTlvs {
+        receipted_message_id: Some("4F2A"),
+        message_state: Some(5),
+        network_error_code: Some(NetworkErrorCode { network_type: 3, error_code: 11 }),
+    };
+
+    let report = read("", &tlvs).carrier_report();
+
+    assert_eq!(report.stat.as_deref(), Some("UNDELIVERABLE"));
+    assert_eq!(report.err.as_deref(), Some("11"));
+}
+
+#[test]
+fn carrier_report_names_unknown_state_by_number() {
+    let tlvs = ReceiptTlvs { receipted_message_id: Some("4F2A"), message_state: Some(42), ..ReceiptTlvs::default() };
+
+    assert_eq!(read("", &tlvs).carrier_report().stat.as_deref(), Some("42"));
+}

@@ -94,6 +94,7 @@ fn proto_outcome(outcome: ReceiptOutcome) -> i32 {
     match outcome {
         ReceiptOutcome::Delivered => proto::ReceiptOutcome::Delivered as i32,
         ReceiptOutcome::Undelivered => proto::ReceiptOutcome::Undelivered as i32,
+        other => panic!("the workload decides no {} receipts", other.as_str()),
     }
 }
 
@@ -112,17 +113,19 @@ fn to_proto(event: &MessageEvent) -> proto::MessageEvent {
         }),
         MessageEventKind::Queued => Kind::Queued(proto::MessageQueued {}),
         MessageEventKind::Sending => Kind::Sending(proto::MessageSending {}),
-        MessageEventKind::Sent { carrier_message_id } => Kind::Sent(proto::MessageSent {
-            carrier_message_id: carrier_message_id.clone().unwrap_or_default(),
+        MessageEventKind::Sent { carrier_message_ids } => Kind::Sent(proto::MessageSent {
+            carrier_message_id: carrier_message_ids.first().cloned().unwrap_or_default(),
+            segment_carrier_message_ids: Vec::new(),
         }),
         MessageEventKind::Failed { error_code } => {
             Kind::Failed(proto::MessageFailed { error_code: *error_code })
         }
-        MessageEventKind::DeliveryReceipt { outcome, error_code, done_at } => {
+        MessageEventKind::DeliveryReceipt { outcome, error_code, done_at, .. } => {
             Kind::DeliveryReceipt(proto::DeliveryReceipt {
                 outcome: proto_outcome(*outcome),
                 error_code: *error_code,
                 done_at: done_at.map(proto_time),
+                ..Default::default()
             })
         }
         other => panic!("the workload generates no {} events", other.name()),
@@ -165,18 +168,14 @@ fn to_json(event: &MessageEvent) -> serde_json::Value {
             }
         }
         MessageEventKind::Queued | MessageEventKind::Sending => {}
-        MessageEventKind::Sent { carrier_message_id } => {
-            fields.insert("carrier_message_id".into(), json!(carrier_message_id));
+        MessageEventKind::Sent { carrier_message_ids } => {
+            fields.insert("carrier_message_id".into(), json!(carrier_message_ids.first()));
         }
         MessageEventKind::Failed { error_code } => {
             fields.insert("error_code".into(), json!(error_code));
         }
-        MessageEventKind::DeliveryReceipt { outcome, error_code, done_at } => {
-            let outcome = match outcome {
-                ReceiptOutcome::Delivered => "delivered",
-                ReceiptOutcome::Undelivered => "undelivered",
-            };
-            fields.insert("outcome".into(), json!(outcome));
+        MessageEventKind::DeliveryReceipt { outcome, error_code, done_at, .. } => {
+            fields.insert("outcome".into(), json!(outcome.as_str()));
             fields.insert("error_code".into(), json!(error_code));
             if let Some(done_at) = done_at {
                 fields.insert("done_at".into(), json!(rfc3339(*done_at)));

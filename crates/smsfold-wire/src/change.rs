@@ -4,7 +4,9 @@
 //! `{"message_id":"m-1","campaign_id":"c-1","previous_status":"sent","status":"delivered",
 //!   "occurred_at":"2024-03-15T12:31:00Z","cause_event_id":"e-9","error_code":0}`.
 //! `previous_status` is null for a message's first change, `campaign_id` is
-//! null outside campaigns. Campaign changes add a `counts` object.
+//! null outside campaigns. A change caused by a receipt in SMPP form adds
+//! the receipt's `receipt_stat` and `receipt_err`. Campaign changes add a
+//! `counts` object.
 
 use std::borrow::Cow;
 
@@ -27,6 +29,10 @@ pub struct MessageStatusChange<'a> {
     pub occurred_at: Timestamp,
     pub cause_event_id: Cow<'a, str>,
     pub error_code: u32,
+    /// The raw `stat` of the receipt in SMPP form that caused the change.
+    pub receipt_stat: Option<Cow<'a, str>>,
+    /// The raw `err` of that receipt.
+    pub receipt_err: Option<Cow<'a, str>>,
 }
 
 /// A campaign's counts as published with its status changes.
@@ -96,6 +102,10 @@ struct JsonMessageChange<'a> {
     #[serde(borrow)]
     cause_event_id: Cow<'a, str>,
     error_code: u32,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    receipt_stat: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    receipt_err: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,6 +133,8 @@ impl MessageStatusChange<'_> {
                     occurred_at: Cow::Owned(format_rfc3339(self.occurred_at)),
                     cause_event_id: Cow::Borrowed(&self.cause_event_id),
                     error_code: self.error_code,
+                    receipt_stat: self.receipt_stat.as_deref().map(Cow::Borrowed),
+                    receipt_err: self.receipt_err.as_deref().map(Cow::Borrowed),
                 };
                 // Writing plain strings and numbers to a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut *buf, &json);
@@ -136,6 +148,8 @@ impl MessageStatusChange<'_> {
                     occurred_at: Some(to_proto(self.occurred_at)),
                     cause_event_id: self.cause_event_id.to_string(),
                     error_code: self.error_code,
+                    receipt_stat: self.receipt_stat.as_deref().unwrap_or_default().to_owned(),
+                    receipt_err: self.receipt_err.as_deref().unwrap_or_default().to_owned(),
                 };
                 message.encode(buf).unwrap_or_default();
             }
@@ -155,6 +169,8 @@ impl MessageStatusChange<'_> {
                     occurred_at: parse_rfc3339(&json.occurred_at, "occurred_at")?,
                     cause_event_id: Cow::Owned(json.cause_event_id.into_owned()),
                     error_code: json.error_code,
+                    receipt_stat: json.receipt_stat.map(|stat| Cow::Owned(stat.into_owned())),
+                    receipt_err: json.receipt_err.map(|err| Cow::Owned(err.into_owned())),
                 })
             }
             Format::Protobuf => {
@@ -169,6 +185,8 @@ impl MessageStatusChange<'_> {
                         .ok_or(DecodeError::MissingField("occurred_at"))?,
                     cause_event_id: Cow::Owned(message.cause_event_id),
                     error_code: message.error_code,
+                    receipt_stat: Some(message.receipt_stat).filter(|stat| !stat.is_empty()).map(Cow::Owned),
+                    receipt_err: Some(message.receipt_err).filter(|err| !err.is_empty()).map(Cow::Owned),
                 })
             }
         }

@@ -2,17 +2,20 @@
 //! partition's state when the partition is assigned to it.
 //!
 //! Keys are compacted per entry: one key per message, per cancellation, per
-//! campaign and per campaign message. A key starts with a one-byte tag and,
-//! where it joins two ids, gives the first id's length, so no two entries
-//! share a key whatever bytes the ids contain.
+//! campaign and per campaign message, and in the carrier join changelog one
+//! per carrier link and per pending receipt. A key starts with a one-byte
+//! tag and, where it joins two ids, gives the first id's length, so no two
+//! entries share a key whatever bytes the ids contain.
 
 use prost::Message;
 use smsfold_domain::{
     CampaignProjection, CampaignStatus, Channel, MessageKey, MessageProjection, MessageStatus, Timestamp,
 };
 
+use crate::carrier_join::{CarrierLinkRecord, PendingReceiptRecord};
 use crate::error::DecodeError;
 use crate::proto::internal;
+use crate::receipt_history;
 
 const MESSAGE_TAG: u8 = b'm';
 const CANCELLATION_TAG: u8 = b'x';
@@ -20,6 +23,8 @@ const CAMPAIGN_TAG: u8 = b'c';
 const CAMPAIGN_MESSAGE_TAG: u8 = b'e';
 const RETIRED_MESSAGE_TAG: u8 = b'r';
 const RETIRED_CAMPAIGN_TAG: u8 = b'q';
+const CARRIER_LINK_TAG: u8 = b'l';
+const PENDING_RECEIPT_TAG: u8 = b'p';
 
 /// One decoded changelog entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,11 +37,15 @@ pub enum ChangelogEntry {
     /// is more than the retention in the past.
     RetiredMessage { key: MessageKey, retired_at: Timestamp },
     RetiredCampaign { campaign_id: String, retired_at: Timestamp },
+    /// A carrier link of the carrier join stage.
+    CarrierLink(CarrierLinkRecord),
+    /// A receipt of the carrier join stage waiting for its link.
+    PendingReceipt(PendingReceiptRecord),
 }
 
 /// Builds a message entry's key and value.
 pub fn message_record(projection: &MessageProjection) -> (Vec<u8>, Vec<u8>) {
-    let value = internal::MessageState {
+    let mut value = internal::MessageState {
         message_id: projection.message_id.clone(),
         status: u32::from(projection.status.rank()),
         status_at_ms: projection.status_at.as_millis(),
@@ -44,7 +53,9 @@ pub fn message_record(projection: &MessageProjection) -> (Vec<u8>, Vec<u8>) {
         segments: u32::from(projection.segments),
         mms: projection.channel == Channel::Mms,
         campaign_id: projection.campaign_id.clone().unwrap_or_default(),
+        ..Default::default()
     };
+    receipt_history::write(&projection.receipts, &mut value);
     (tagged(MESSAGE_TAG, &[&projection.message_id]), value.encode_to_vec())
 }
 
@@ -136,12 +147,34 @@ pub fn retired_campaign_key(campaign_id: &str) -> Vec<u8> {
     tagged(RETIRED_CAMPAIGN_TAG, &[campaign_id])
 }
 
+/// Builds a carrier link's entry. `spelling` is the link's carrier id as the
+/// join compares it, so that each key has one entry per spelling.
+pub fn carrier_link_record(link: &CarrierLinkRecord, spelling: &str) -> (Vec<u8>, Vec<u8>) {
+    (carrier_link_key(&link.join_key, spelling), link.encode())
+}
+
+/// Returns the key of a carrier link's entry, for a tombstone.
+pub fn carrier_link_key(join_key: &str, spelling: &str) -> Vec<u8> {
+    tagged(CARRIER_LINK_TAG, &[join_key, spelling])
+}
+
+/// Builds a pending receipt's entry.
+pub fn pending_receipt_record(pending: &PendingReceiptRecord) -> (Vec<u8>, Vec<u8>) {
+    (pending_receipt_key(&pending.join_key, &pending.receipt.event_id), pending.encode())
+}
+
+/// Returns the key of a pending receipt's entry, for a tombstone.
+pub fn pending_receipt_key(join_key: &str, event_id: &str) -> Vec<u8> {
+    tagged(PENDING_RECEIPT_TAG, &[join_key, event_id])
+}
+
 /// Decodes a changelog record. Returns `Ok(None)` for a tombstone.
 pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>, DecodeError> {
     let Some(value) = value else { return Ok(None) };
     let entry = match key.first() {
         Some(&MESSAGE_TAG) => {
-            let state = internal::MessageState::decode(value)?;
+            let mut state = internal::MessageState::decode(value)?;
+            let receipts = receipt_history::read(&mut state)?;
             ChangelogEntry::Message(MessageProjection {
                 message_id: state.message_id,
                 status: message_status(state.status)?,
@@ -150,6 +183,7 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
                 campaign_id: Some(state.campaign_id).filter(|id| !id.is_empty()),
                 segments: u16::try_from(state.segments).unwrap_or(u16::MAX),
                 channel: if state.mms { Channel::Mms } else { Channel::Sms },
+                receipts,
             })
         }
         Some(&CANCELLATION_TAG) => {
@@ -203,6 +237,8 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
             campaign_id: String::from_utf8_lossy(&key[1..]).into_owned(),
             retired_at: millis(value)?,
         },
+        Some(&CARRIER_LINK_TAG) => ChangelogEntry::CarrierLink(CarrierLinkRecord::decode(value)?),
+        Some(&PENDING_RECEIPT_TAG) => ChangelogEntry::PendingReceipt(PendingReceiptRecord::decode(value)?),
         _ => return Err(DecodeError::invalid("key", "unknown changelog key tag")),
     };
     Ok(Some(entry))
@@ -237,6 +273,8 @@ fn tagged(tag: u8, ids: &[&str]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use smsfold_domain::{CarrierReport, ProgressReport, ReceiptHistory, ReceiptOutcome, SegmentDelivery};
+
     use super::*;
 
     #[test]
@@ -249,6 +287,21 @@ mod tests {
             campaign_id: Some("c-1".into()),
             segments: 3,
             channel: Channel::Mms,
+            receipts: ReceiptHistory {
+                status_report: Some(CarrierReport::new(Some("DELIVRD"), Some("000"))),
+                progress: Some(ProgressReport {
+                    outcome: ReceiptOutcome::Intermediate,
+                    at: Timestamp::from_millis(1_700_000_000_000),
+                    report: CarrierReport::new(Some("ACCEPTD"), None),
+                }),
+                segment_counts: vec![3],
+                delivered_segments: vec![SegmentDelivery {
+                    index: 2,
+                    at: Timestamp::from_millis(1_700_000_000_100),
+                    error_code: 0,
+                    report: None,
+                }],
+            },
         };
         let (key, value) = message_record(&projection);
         assert_eq!(decode(&key, Some(&value)).unwrap(), Some(ChangelogEntry::Message(projection)));

@@ -2,12 +2,14 @@
 //!
 //! Both formats go through the same checks: the event id, the message or
 //! campaign id and the event time must be present and non-empty, and the
-//! kind must be known. Each failure names the field.
+//! kind must be known. Each failure names the field. The one exception to a
+//! required message id is a delivery receipt in SMPP form, which may name
+//! only the carrier's id.
 
 use prost::Message;
 use smsfold_domain::{
     CampaignEvent, CampaignEventKind, Channel, MessageAttributes, MessageEvent, MessageEventKind,
-    ReceiptOutcome, Timestamp,
+    NetworkErrorCode, ReceiptOutcome, Timestamp,
 };
 
 use crate::content_type::Format;
@@ -15,6 +17,10 @@ use crate::error::DecodeError;
 use crate::json::{JsonCampaignEvent, JsonMessageEvent};
 use crate::proto;
 use crate::timestamp::{self, JsonTime};
+
+mod receipt;
+
+use receipt::{byte, sent_kind, word, ReceiptFields};
 
 /// Decodes a message event from a record value in `format`.
 pub fn decode_message_event(format: Format, value: &[u8]) -> Result<MessageEvent, DecodeError> {
@@ -55,6 +61,19 @@ fn required_opt(value: Option<String>, field: &'static str) -> Result<String, De
     required(value.unwrap_or_default(), field)
 }
 
+/// Checks that a message event names its message, unless it is a delivery
+/// receipt in SMPP form, which may name only the carrier's id.
+fn check_message_id(message_id: &str, kind: &MessageEventKind) -> Result<(), DecodeError> {
+    if message_id.is_empty() && !matches!(kind, MessageEventKind::SmppReceipt { .. }) {
+        return Err(DecodeError::MissingField("message_id"));
+    }
+    Ok(())
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|value| !value.is_empty())
+}
+
 fn segments_or_one(segments: u32) -> Result<u16, DecodeError> {
     match segments {
         0 => Ok(1),
@@ -82,7 +101,10 @@ fn message_from_proto(event: proto::MessageEvent) -> Result<MessageEvent, Decode
     use proto::message_event::Kind;
 
     let event_id = required(event.event_id, "event_id")?;
-    let message_id = required(event.message_id, "message_id")?;
+    let message_id = event.message_id;
+    if message_id.is_empty() && !matches!(event.kind, Some(Kind::DeliveryReceipt(_))) {
+        return Err(DecodeError::MissingField("message_id"));
+    }
     let occurred_at = timestamp::from_proto(event.occurred_at.as_ref(), "occurred_at")?
         .ok_or(DecodeError::MissingField("occurred_at"))?;
     let kind = match event.kind.ok_or_else(|| DecodeError::UnknownKind("none set".to_owned()))? {
@@ -102,24 +124,9 @@ fn message_from_proto(event: proto::MessageEvent) -> Result<MessageEvent, Decode
         },
         Kind::Queued(_) => MessageEventKind::Queued,
         Kind::Sending(_) => MessageEventKind::Sending,
-        Kind::Sent(sent) => MessageEventKind::Sent {
-            carrier_message_id: Some(sent.carrier_message_id).filter(|id| !id.is_empty()),
-        },
+        Kind::Sent(sent) => sent_kind(Some(sent.carrier_message_id), sent.segment_carrier_message_ids)?,
         Kind::Failed(failed) => MessageEventKind::Failed { error_code: failed.error_code },
-        Kind::DeliveryReceipt(receipt) => MessageEventKind::DeliveryReceipt {
-            outcome: match proto::ReceiptOutcome::try_from(receipt.outcome) {
-                Ok(proto::ReceiptOutcome::Delivered) => ReceiptOutcome::Delivered,
-                Ok(proto::ReceiptOutcome::Undelivered) => ReceiptOutcome::Undelivered,
-                _ => {
-                    return Err(DecodeError::invalid(
-                        "outcome",
-                        format!("{} is not DELIVERED or UNDELIVERED", receipt.outcome),
-                    ))
-                }
-            },
-            error_code: receipt.error_code,
-            done_at: timestamp::from_proto(receipt.done_at.as_ref(), "done_at")?,
-        },
+        Kind::DeliveryReceipt(receipt) => receipt_from_proto(receipt)?,
         Kind::Canceled(_) => MessageEventKind::Canceled,
         Kind::InboundReceiving(inbound) => MessageEventKind::InboundReceiving {
             attributes: inbound_from_proto(inbound.message)?,
@@ -128,7 +135,42 @@ fn message_from_proto(event: proto::MessageEvent) -> Result<MessageEvent, Decode
             attributes: inbound_from_proto(inbound.message)?,
         },
     };
+    check_message_id(&message_id, &kind)?;
     Ok(MessageEvent { event_id, occurred_at, message_id, kind })
+}
+
+fn receipt_from_proto(receipt: proto::DeliveryReceipt) -> Result<MessageEventKind, DecodeError> {
+    let outcome = match proto::ReceiptOutcome::try_from(receipt.outcome) {
+        Ok(proto::ReceiptOutcome::Unspecified) => None,
+        Ok(proto::ReceiptOutcome::Delivered) => Some(ReceiptOutcome::Delivered),
+        Ok(proto::ReceiptOutcome::Undelivered) => Some(ReceiptOutcome::Undelivered),
+        Err(_) => {
+            return Err(DecodeError::invalid("outcome", format!("{} is not DELIVERED or UNDELIVERED", receipt.outcome)))
+        }
+    };
+    let network_error_code = match receipt.network_error_code {
+        Some(code) => Some(NetworkErrorCode {
+            network_type: byte("network_error_code.network_type", code.network_type)?,
+            error_code: word("network_error_code.error_code", code.error_code)?,
+        }),
+        None => None,
+    };
+    let fields = ReceiptFields {
+        outcome,
+        error_code: receipt.error_code,
+        done_at: timestamp::from_proto(receipt.done_at.as_ref(), "done_at")?,
+        receipt_text: non_empty(Some(receipt.receipt_text)),
+        receipted_message_id: non_empty(Some(receipt.receipted_message_id)),
+        message_state: receipt.message_state.map(|state| byte("message_state", state)).transpose()?,
+        network_error_code,
+    };
+    if fields.outcome.is_none() && !fields.is_smpp() {
+        return Err(DecodeError::invalid(
+            "outcome",
+            "0 is not DELIVERED or UNDELIVERED, and the receipt is not in SMPP form either",
+        ));
+    }
+    fields.into_kind()
 }
 
 fn inbound_from_proto(message: Option<proto::InboundMessage>) -> Result<MessageAttributes, DecodeError> {
@@ -144,10 +186,13 @@ fn inbound_from_proto(message: Option<proto::InboundMessage>) -> Result<MessageA
 }
 
 fn message_from_json(event: JsonMessageEvent) -> Result<MessageEvent, DecodeError> {
-    let event_id = required_opt(event.event_id, "event_id")?;
-    let message_id = required_opt(event.message_id, "message_id")?;
+    let event_id = required_opt(event.event_id.clone(), "event_id")?;
+    let message_id = event.message_id.clone().unwrap_or_default();
+    if message_id.is_empty() && event.kind.as_deref() != Some("delivery_receipt") {
+        return Err(DecodeError::MissingField("message_id"));
+    }
     let occurred_at = required_time(event.occurred_at.as_ref(), "occurred_at")?;
-    let kind_name = event.kind.ok_or(DecodeError::MissingField("kind"))?;
+    let kind_name = event.kind.clone().ok_or(DecodeError::MissingField("kind"))?;
     let attributes = |campaign_id: Option<String>| -> Result<MessageAttributes, DecodeError> {
         Ok(MessageAttributes {
             campaign_id: campaign_id.filter(|id| !id.is_empty()),
@@ -168,31 +213,43 @@ fn message_from_json(event: JsonMessageEvent) -> Result<MessageEvent, DecodeErro
         },
         "queued" => MessageEventKind::Queued,
         "sending" => MessageEventKind::Sending,
-        "sent" => MessageEventKind::Sent {
-            carrier_message_id: event.carrier_message_id.clone().filter(|id| !id.is_empty()),
-        },
+        "sent" => sent_kind(
+            event.carrier_message_id.clone(),
+            event.segment_carrier_message_ids.clone().unwrap_or_default(),
+        )?,
         "failed" => MessageEventKind::Failed { error_code: event.error_code.unwrap_or(0) },
-        "delivery_receipt" => MessageEventKind::DeliveryReceipt {
-            outcome: match event.outcome.as_deref() {
-                Some("delivered") => ReceiptOutcome::Delivered,
-                Some("undelivered") => ReceiptOutcome::Undelivered,
-                Some(other) => {
-                    return Err(DecodeError::invalid(
-                        "outcome",
-                        format!("{other:?} is not delivered or undelivered"),
-                    ))
-                }
-                None => return Err(DecodeError::MissingField("outcome")),
-            },
-            error_code: event.error_code.unwrap_or(0),
-            done_at: optional_time(event.done_at.as_ref(), "done_at")?,
-        },
+        "delivery_receipt" => receipt_from_json(&event)?,
         "canceled" => MessageEventKind::Canceled,
         "inbound_receiving" => MessageEventKind::InboundReceiving { attributes: attributes(None)? },
         "inbound_received" => MessageEventKind::InboundReceived { attributes: attributes(None)? },
         _ => return Err(DecodeError::UnknownKind(kind_name)),
     };
+    check_message_id(&message_id, &kind)?;
     Ok(MessageEvent { event_id, occurred_at, message_id, kind })
+}
+
+fn receipt_from_json(event: &JsonMessageEvent) -> Result<MessageEventKind, DecodeError> {
+    let outcome = match event.outcome.as_deref() {
+        Some("delivered") => Some(ReceiptOutcome::Delivered),
+        Some("undelivered") => Some(ReceiptOutcome::Undelivered),
+        Some(other) => {
+            return Err(DecodeError::invalid("outcome", format!("{other:?} is not delivered or undelivered")))
+        }
+        None => None,
+    };
+    let fields = ReceiptFields {
+        outcome,
+        error_code: event.error_code.unwrap_or(0),
+        done_at: optional_time(event.done_at.as_ref(), "done_at")?,
+        receipt_text: non_empty(event.receipt_text.clone()),
+        receipted_message_id: non_empty(event.receipted_message_id.clone()),
+        message_state: event.message_state,
+        network_error_code: event.network_error_code.as_ref().map(|code| NetworkErrorCode {
+            network_type: code.network_type.unwrap_or(0),
+            error_code: code.error_code.unwrap_or(0),
+        }),
+    };
+    fields.into_kind()
 }
 
 fn campaign_from_proto(event: proto::CampaignEvent) -> Result<CampaignEvent, DecodeError> {

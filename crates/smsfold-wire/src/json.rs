@@ -20,9 +20,21 @@ pub(crate) struct JsonMessageEvent {
     pub segments: Option<u16>,
     pub send_at: Option<JsonTime>,
     pub carrier_message_id: Option<String>,
+    pub segment_carrier_message_ids: Option<Vec<String>>,
     pub error_code: Option<u32>,
     pub outcome: Option<String>,
     pub done_at: Option<JsonTime>,
+    pub receipt_text: Option<String>,
+    pub receipted_message_id: Option<String>,
+    pub message_state: Option<u8>,
+    pub network_error_code: Option<JsonNetworkErrorCode>,
+}
+
+/// The `network_error_code` object of a receipt; a missing field reads as 0.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JsonNetworkErrorCode {
+    pub network_type: Option<u8>,
+    pub error_code: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@
 //! record's `content-type` header. This crate decodes both into the domain's
 //! events and encodes the status changes smsfold publishes, in either format.
 
+pub mod carrier_join;
 pub mod change;
 pub mod changelog;
 pub mod content_type;
@@ -12,6 +13,7 @@ pub mod decode;
 pub mod error;
 pub mod internal;
 mod json;
+mod receipt_history;
 mod timestamp;
 
 /// Code generated from `proto/smsfold/v1/*.proto`.

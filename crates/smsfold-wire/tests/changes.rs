@@ -51,6 +51,8 @@ fn delivered_change() -> MessageStatusChange<'static> {
         occurred_at: Timestamp::from_millis(AT_MS),
         cause_event_id: Cow::Borrowed("e-9"),
         error_code: 0,
+        receipt_stat: None,
+        receipt_err: None,
     }
 }
 
@@ -123,8 +125,32 @@ fn first_message_change_round_trips() {
         occurred_at: Timestamp::from_millis(AT_MS + 250),
         cause_event_id: Cow::Borrowed("e-1"),
         error_code: 0,
+        receipt_stat: None,
+        receipt_err: None,
     };
     assert_message_round_trips(&change);
+}
+
+#[test]
+fn receipt_change_round_trips_raw_report() {
+    let change = MessageStatusChange {
+        status: MessageStatus::Undelivered,
+        error_code: 1,
+        receipt_stat: Some(Cow::Borrowed("UNDELIV")),
+        receipt_err: Some(Cow::Borrowed("001")),
+        ..delivered_change()
+    };
+
+    assert_message_round_trips(&change);
+    let json = String::from_utf8(encode_message(&change, Format::Json)).unwrap();
+    assert!(json.ends_with(r#""receipt_stat":"UNDELIV","receipt_err":"001"}"#), "{json}");
+}
+
+#[test]
+fn change_without_receipt_omits_raw_keys() {
+    let json = String::from_utf8(encode_message(&delivered_change(), Format::Json)).unwrap();
+
+    assert!(!json.contains("receipt_stat"), "{json}");
 }
 
 #[test]

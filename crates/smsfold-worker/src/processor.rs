@@ -345,6 +345,8 @@ impl Processor {
             occurred_at: change.at,
             cause_event_id: Cow::Borrowed(cause_event_id),
             error_code: change.error_code,
+            receipt_stat: None,
+            receipt_err: None,
         };
         let mut payload = Vec::with_capacity(160);
         record.encode(self.output_format, &mut payload);

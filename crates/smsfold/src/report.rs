@@ -438,6 +438,8 @@ mod tests {
             occurred_at: Timestamp::from_millis(at),
             cause_event_id: Cow::Borrowed("e"),
             error_code: 0,
+            receipt_stat: None,
+            receipt_err: None,
         }
     }
 

@@ -253,8 +253,8 @@ fn lifecycle(
         }
         return events;
     }
-    let carrier_message_id = Some(format!("{:012x}", rng.next_u64() >> 16));
-    events.push((sent_at, MessageEventKind::Sent { carrier_message_id }));
+    let carrier_message_ids = vec![format!("{:012x}", rng.next_u64() >> 16)];
+    events.push((sent_at, MessageEventKind::Sent { carrier_message_ids }));
     if last_stage == Stage::Sent {
         return events;
     }
@@ -272,6 +272,8 @@ fn lifecycle(
             outcome: receipt,
             error_code,
             done_at: Some(Timestamp::from_millis(done_at)),
+            carrier: None,
+            segment: None,
         },
     ));
     events

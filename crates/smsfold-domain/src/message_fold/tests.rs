@@ -9,14 +9,14 @@ use proptest::prelude::*;
 use super::*;
 use crate::event::{MessageEventKind, ReceiptOutcome};
 
-const MESSAGE: &str = "SM5f3c0d2b9e41";
-const CAMPAIGN: &str = "CA-spring-sale";
+pub(super) const MESSAGE: &str = "SM5f3c0d2b9e41";
+pub(super) const CAMPAIGN: &str = "CA-spring-sale";
 const OTHER_CAMPAIGN: &str = "CA-winter-sale";
 const ERROR_CODE: u32 = 30003;
 const OTHER_ERROR_CODE: u32 = 30005;
 const SEGMENTS: u16 = 2;
 /// 2026-01-01T00:00:00Z in milliseconds since the Unix epoch.
-const START_MILLIS: i64 = 1_767_225_600_000;
+pub(super) const START_MILLIS: i64 = 1_767_225_600_000;
 
 static OUTBOUND: [MessageStatus; 9] = [
     MessageStatus::Accepted,
@@ -32,11 +32,11 @@ static OUTBOUND: [MessageStatus; 9] = [
 static INBOUND: [MessageStatus; 2] = [MessageStatus::Receiving, MessageStatus::Received];
 static ERROR_CODES: [u32; 3] = [0, ERROR_CODE, OTHER_ERROR_CODE];
 
-fn at(second: i64) -> Timestamp {
+pub(super) fn at(second: i64) -> Timestamp {
     Timestamp::from_millis(START_MILLIS + second * 1000)
 }
 
-fn attributes(campaign: Option<&str>) -> MessageAttributes {
+pub(super) fn attributes(campaign: Option<&str>) -> MessageAttributes {
     MessageAttributes {
         campaign_id: campaign.map(str::to_owned),
         account_id: "AC-acme".to_owned(),
@@ -47,12 +47,12 @@ fn attributes(campaign: Option<&str>) -> MessageAttributes {
     }
 }
 
-fn accepted(campaign: Option<&str>) -> MessageEventKind {
+pub(super) fn accepted(campaign: Option<&str>) -> MessageEventKind {
     MessageEventKind::Accepted { attributes: attributes(campaign), send_at: None }
 }
 
-fn sent() -> MessageEventKind {
-    MessageEventKind::Sent { carrier_message_id: Some("0A1B2C3D".to_owned()) }
+pub(super) fn sent() -> MessageEventKind {
+    MessageEventKind::Sent { carrier_message_ids: vec!["0A1B2C3D".to_owned()] }
 }
 
 fn failed(error_code: u32) -> MessageEventKind {
@@ -60,7 +60,7 @@ fn failed(error_code: u32) -> MessageEventKind {
 }
 
 fn receipt(outcome: ReceiptOutcome, error_code: u32) -> MessageEventKind {
-    MessageEventKind::DeliveryReceipt { outcome, error_code, done_at: None }
+    MessageEventKind::DeliveryReceipt { outcome, error_code, done_at: None, carrier: None, segment: None }
 }
 
 fn delivered() -> MessageEventKind {
@@ -99,7 +99,7 @@ fn kind_for(status: MessageStatus, error_code: u32, attributes: &MessageAttribut
     }
 }
 
-fn event_for(message_id: &str, kind: MessageEventKind, second: i64) -> MessageEvent {
+pub(super) fn event_for(message_id: &str, kind: MessageEventKind, second: i64) -> MessageEvent {
     MessageEvent {
         event_id: format!("EV-{message_id}-{}-{second}", kind.name()),
         occurred_at: at(second),
@@ -108,23 +108,23 @@ fn event_for(message_id: &str, kind: MessageEventKind, second: i64) -> MessageEv
     }
 }
 
-fn event(kind: MessageEventKind, second: i64) -> MessageEvent {
+pub(super) fn event(kind: MessageEventKind, second: i64) -> MessageEvent {
     event_for(MESSAGE, kind, second)
 }
 
 /// Applies an event that the test expects the fold to accept.
-fn apply(fold: &mut MessageFold, event: &MessageEvent) -> Applied {
+pub(super) fn apply(fold: &mut MessageFold, event: &MessageEvent) -> Applied {
     match fold.apply(event) {
         Ok(applied) => applied,
         Err(reject) => panic!("event {} was rejected: {reject}", event.event_id),
     }
 }
 
-fn projection(fold: &MessageFold, message_id: &str) -> MessageProjection {
+pub(super) fn projection(fold: &MessageFold, message_id: &str) -> MessageProjection {
     fold.get(message_id).unwrap_or_else(|| panic!("message {message_id} is not in the fold"))
 }
 
-fn status_of(fold: &MessageFold, message_id: &str) -> MessageStatus {
+pub(super) fn status_of(fold: &MessageFold, message_id: &str) -> MessageStatus {
     projection(fold, message_id).status
 }
 
@@ -193,6 +193,7 @@ fn first_event_creates_message() {
             campaign_id: Some(CAMPAIGN.to_owned()),
             segments: SEGMENTS,
             channel: Channel::Mms,
+            receipts: ReceiptHistory::default(),
         })
     );
 }
@@ -704,7 +705,7 @@ fn script_strategy() -> impl Strategy<Value = MessageScript> {
 
 /// Generates an arrival order of `len` events: every index once, up to `len`
 /// indices again as duplicates, all shuffled.
-fn arrival_order(len: usize) -> impl Strategy<Value = Vec<usize>> {
+pub(super) fn arrival_order(len: usize) -> impl Strategy<Value = Vec<usize>> {
     proptest::collection::vec(0..len, 0..=len).prop_flat_map(move |duplicates| {
         let mut order: Vec<usize> = (0..len).collect();
         order.extend(duplicates);
@@ -730,12 +731,14 @@ fn expected_projection(message_id: &str, events: &[MessageEvent]) -> MessageProj
         status_at,
         error_code,
         campaign_id: attributes.iter().find_map(|a| a.campaign_id.clone()),
-        segments: attributes.iter().map(|a| a.segments).max().unwrap_or(0),
+        // Besides the attributes, a sent event shows one segment per carrier id.
+        segments: events.iter().map(|e| e.kind.segments_hint()).max().unwrap_or(0),
         channel: if attributes.iter().any(|a| a.channel == Channel::Mms) {
             Channel::Mms
         } else {
             Channel::Sms
         },
+        receipts: ReceiptHistory::default(),
     }
 }
 

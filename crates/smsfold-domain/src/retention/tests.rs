@@ -28,7 +28,13 @@ fn accepted(message_id: &str, at: i64) -> MessageEvent {
 }
 
 fn delivered(message_id: &str, at: i64) -> MessageEvent {
-    let kind = MessageEventKind::DeliveryReceipt { outcome: ReceiptOutcome::Delivered, error_code: 0, done_at: None };
+    let kind = MessageEventKind::DeliveryReceipt {
+        outcome: ReceiptOutcome::Delivered,
+        error_code: 0,
+        done_at: None,
+        carrier: None,
+        segment: None,
+    };
     event(message_id, kind, at)
 }
 
@@ -65,7 +71,7 @@ fn late_event_for_retired_rejected() {
     fold.evict(RETENTION);
 
     let repeated = fold.apply(&delivered("old-delivered", 10));
-    let newer = fold.apply(&event("old-delivered", MessageEventKind::Sent { carrier_message_id: None }, 31 * HOUR));
+    let newer = fold.apply(&event("old-delivered", MessageEventKind::Sent { carrier_message_ids: Vec::new() }, 31 * HOUR));
 
     assert_eq!(repeated.unwrap_err().reason(), "message_retired");
     assert_eq!(newer.unwrap_err().reason(), "message_retired");

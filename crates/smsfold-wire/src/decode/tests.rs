@@ -244,29 +244,29 @@ fn sending_decodes() {
 
 #[test]
 fn sent_decodes() {
-    let sent = proto::MessageSent { carrier_message_id: "carrier-77".to_owned() };
+    let sent = proto::MessageSent { carrier_message_id: "carrier-77".to_owned(), ..Default::default() };
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
         "kind":"sent","carrier_message_id":"carrier-77"}"#;
     let expected =
-        expected_message(MessageEventKind::Sent { carrier_message_id: Some("carrier-77".to_owned()) });
+        expected_message(MessageEventKind::Sent { carrier_message_ids: vec!["carrier-77".to_owned()] });
     assert_message_decodes(proto_message(MessageKind::Sent(sent)), json, &expected);
 }
 
 #[test]
 fn sent_without_carrier_id_decodes() {
-    let sent = proto::MessageSent { carrier_message_id: String::new() };
+    let sent = proto::MessageSent::default();
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
         "kind":"sent"}"#;
-    let expected = expected_message(MessageEventKind::Sent { carrier_message_id: None });
+    let expected = expected_message(MessageEventKind::Sent { carrier_message_ids: Vec::new() });
     assert_message_decodes(proto_message(MessageKind::Sent(sent)), json, &expected);
 }
 
 #[test]
 fn sent_with_empty_carrier_id_decodes() {
-    let sent = proto::MessageSent { carrier_message_id: String::new() };
+    let sent = proto::MessageSent::default();
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
         "kind":"sent","carrier_message_id":""}"#;
-    let expected = expected_message(MessageEventKind::Sent { carrier_message_id: None });
+    let expected = expected_message(MessageEventKind::Sent { carrier_message_ids: Vec::new() });
     assert_message_decodes(proto_message(MessageKind::Sent(sent)), json, &expected);
 }
 
@@ -285,6 +285,7 @@ fn delivery_receipt_decodes() {
         outcome: proto::ReceiptOutcome::Delivered as i32,
         error_code: 0,
         done_at: proto_time(DONE_AT_MS),
+        ..Default::default()
     };
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
         "kind":"delivery_receipt","outcome":"delivered","done_at":"2024-03-15T12:30:07Z"}"#;
@@ -292,6 +293,8 @@ fn delivery_receipt_decodes() {
         outcome: ReceiptOutcome::Delivered,
         error_code: 0,
         done_at: Some(Timestamp::from_millis(DONE_AT_MS)),
+        carrier: None,
+        segment: None,
     });
     assert_message_decodes(proto_message(MessageKind::DeliveryReceipt(receipt)), json, &expected);
 }
@@ -302,6 +305,7 @@ fn undelivered_receipt_decodes() {
         outcome: proto::ReceiptOutcome::Undelivered as i32,
         error_code: 30_003,
         done_at: None,
+        ..Default::default()
     };
     let json = r#"{"event_id":"e-1","occurred_at":"2024-03-15T12:30:00.250Z","message_id":"m-1",
         "kind":"delivery_receipt","outcome":"undelivered","error_code":30003}"#;
@@ -309,6 +313,8 @@ fn undelivered_receipt_decodes() {
         outcome: ReceiptOutcome::Undelivered,
         error_code: 30_003,
         done_at: None,
+        carrier: None,
+        segment: None,
     });
     assert_message_decodes(proto_message(MessageKind::DeliveryReceipt(receipt)), json, &expected);
 }
@@ -547,8 +553,7 @@ fn protobuf_unknown_kind_number_is_rejected() {
 fn receipt_without_outcome_is_rejected() {
     let receipt = proto::DeliveryReceipt {
         outcome: proto::ReceiptOutcome::Unspecified as i32,
-        error_code: 0,
-        done_at: None,
+        ..Default::default()
     };
     let event = proto_message(MessageKind::DeliveryReceipt(receipt));
     let error = message_error(Format::Protobuf, &event.encode_to_vec());
@@ -563,7 +568,7 @@ fn receipt_without_outcome_is_rejected() {
 
 #[test]
 fn receipt_with_unknown_outcome_is_rejected() {
-    let receipt = proto::DeliveryReceipt { outcome: 7, error_code: 0, done_at: None };
+    let receipt = proto::DeliveryReceipt { outcome: 7, ..Default::default() };
     let event = proto_message(MessageKind::DeliveryReceipt(receipt));
     let error = message_error(Format::Protobuf, &event.encode_to_vec());
     assert_error(&error, "invalid_value", "outcome");

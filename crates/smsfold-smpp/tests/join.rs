@@ -1,0 +1,201 @@
+//! The carrier join: the keys each side is published under, and the
+//! matching of receipts to links within one partition. Ids are made up.
+
+use proptest::prelude::*;
+use smsfold_smpp::{
+    carrier_id_keys, carrier_spelling, link_join_keys, receipt_join_key, CarrierJoin, Joined, Link, MatchRule, Pending,
+};
+
+/// The message segment a link points at, as the worker would store it.
+type Target = (&'static str, u16);
+
+fn link(carrier_id: &str, sent_at: i64, target: Target) -> Link<Target> {
+    Link::new(carrier_id, sent_at, &format!("sent-{sent_at}"), target)
+}
+
+fn pending(carrier_id: &str, event_id: &str, occurred_at: i64) -> Pending<String> {
+    Pending::new(carrier_id, event_id, occurred_at, event_id.to_owned())
+}
+
+/// Adds a sent carrier id under each of its keys, as the worker publishes it.
+fn add_sent(join: &mut CarrierJoin<Target, String>, carrier_id: &str, sent_at: i64, target: Target) {
+    for key in link_join_keys(carrier_id) {
+        join.add_link(&key, link(carrier_id, sent_at, target));
+    }
+}
+
+fn offer(join: &mut CarrierJoin<Target, String>, carrier_id: &str, event_id: &str, at: i64) -> Joined<Target> {
+    let key = receipt_join_key(carrier_id).expect("a carrier id with keys");
+    join.add_receipt(&key, pending(carrier_id, event_id, at))
+}
+
+#[test]
+fn hex_receipt_finds_decimal_sent_id() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "169552957", 1, ("m-1", 0));
+
+    let joined = offer(&mut join, "0A1B2C3D", "r-1", 2);
+
+    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::OtherBase });
+}
+
+#[test]
+fn hex_without_letters_finds_decimal_sent_id() {
+    // 0x12345678 is 305419896: the receipt writes it in hexadecimal with no
+    // letter, so its first key is the decimal reading 12345678.
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "305419896", 1, ("m-1", 0));
+
+    let joined = offer(&mut join, "12345678", "r-1", 2);
+
+    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::OtherBase });
+}
+
+#[test]
+fn receipt_before_link_waits() {
+    let mut join = CarrierJoin::new();
+
+    let joined = offer(&mut join, "55", "r-1", 1);
+    let key = receipt_join_key("55").unwrap();
+    let added = join.add_link(&key, link("55", 2, ("m-1", 0)));
+
+    assert_eq!(joined, Joined::Pending);
+    assert!(added.stored);
+    assert_eq!(added.matched.len(), 1);
+    assert_eq!((added.matched[0].0.event_id.as_str(), added.matched[0].1), ("r-1", MatchRule::SameSpelling));
+    assert_eq!(join.len(), (1, 0));
+}
+
+#[test]
+fn leading_zeros_and_case_are_same_spelling() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "0000004f2a", 1, ("m-1", 0));
+
+    let joined = offer(&mut join, "4F2A", "r-1", 2);
+
+    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::SameSpelling });
+}
+
+#[test]
+fn same_spelling_beats_other_base() {
+    // "10" as a receipt matches the sent id "10", the sent id "16" (0x10)
+    // and the sent id "A" (decimal 10).
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "16", 1, ("m-16", 0));
+    add_sent(&mut join, "A", 1, ("m-a", 0));
+    add_sent(&mut join, "10", 1, ("m-10", 0));
+
+    assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Matched { link: ("m-10", 0), rule: MatchRule::SameSpelling });
+}
+
+#[test]
+fn two_other_base_links_are_ambiguous() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "16", 1, ("m-16", 0));
+    add_sent(&mut join, "A", 1, ("m-a", 0));
+
+    assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Ambiguous { candidates: 2 });
+}
+
+#[test]
+fn reused_id_goes_to_latest_sent() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "7731", 5, ("m-new", 0));
+    let key = receipt_join_key("7731").unwrap();
+
+    let older = join.add_link(&key, link("7731", 1, ("m-old", 0)));
+
+    assert!(!older.stored, "an older sent event does not replace a newer one");
+    assert_eq!(offer(&mut join, "7731", "r-1", 6), Joined::Matched { link: ("m-new", 0), rule: MatchRule::SameSpelling });
+}
+
+#[test]
+fn pending_expires_after_wait() {
+    let mut join = CarrierJoin::new();
+    offer(&mut join, "55", "r-1", 1_000);
+    offer(&mut join, "56", "r-2", 5_000);
+
+    let early = join.expire_pending(4_000);
+    offer(&mut join, "57", "r-3", 5_001);
+    let late = join.expire_pending(4_000);
+
+    assert!(early.is_empty(), "r-1 waited exactly 4 s");
+    assert_eq!(late.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-1"]);
+    assert_eq!(join.len(), (0, 2));
+}
+
+#[test]
+fn repeated_receipt_waits_once() {
+    let mut join = CarrierJoin::new();
+
+    offer(&mut join, "55", "r-1", 1);
+    offer(&mut join, "55", "r-1", 1);
+
+    assert_eq!(join.len(), (0, 1));
+}
+
+#[test]
+fn old_links_are_evicted() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "A1", 1_000, ("m-1", 0));
+    add_sent(&mut join, "B2", 9_000, ("m-2", 0));
+
+    let evicted = join.evict_links(5_000);
+
+    assert_eq!(evicted, vec![(receipt_join_key("A1").unwrap(), "a1".to_owned())]);
+    assert_eq!(offer(&mut join, "A1", "r-1", 9_001), Joined::Pending);
+}
+
+#[test]
+fn key_collision_without_match_waits() {
+    // The sent id "20" is published under 14 for a receipt "14" written in
+    // hexadecimal (0x14 = 20); the receipt "e" is 14 too, but not 20.
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "20", 1, ("m-20", 0));
+
+    let joined = offer(&mut join, "e", "r-1", 2);
+    let key = receipt_join_key("e").unwrap();
+    let added = join.add_link(&key, link("E", 3, ("m-e", 0)));
+
+    assert_eq!(joined, Joined::Pending);
+    assert_eq!(added.matched.len(), 1, "the link of the receipt's own id matches it");
+    // "14" is 0x14 = 20 and also decimal 14 = 0xE: two messages, other base.
+    assert_eq!(offer(&mut join, "14", "r-2", 4), Joined::Ambiguous { candidates: 2 });
+}
+
+#[test]
+fn spelling_keeps_text_ids() {
+    assert_eq!(carrier_spelling(" Carrier-5C21D0 "), "carrier-5c21d0");
+    assert_eq!(carrier_spelling("0000"), "0");
+    assert_eq!(carrier_spelling("00x1"), "00x1");
+}
+
+/// An id as carriers write them: decimal or hexadecimal digits, either case,
+/// with leading zeros at times.
+fn id_strategy() -> impl Strategy<Value = String> {
+    prop_oneof!["[0-9]{1,12}", "0{0,3}[0-9A-Fa-f]{1,10}", "[0-9]{30,40}"]
+}
+
+proptest! {
+    /// Every pair of ids that share a key meets under the receipt's one key.
+    #[test]
+    fn matching_ids_meet_under_receipt_key(receipt in id_strategy(), sent in id_strategy()) {
+        let shares_key = carrier_id_keys(&receipt).matches(&carrier_id_keys(&sent));
+        let key = receipt_join_key(&receipt).expect("a non-empty id");
+        let meets = link_join_keys(&sent).contains(&key);
+
+        prop_assert!(!shares_key || meets, "{receipt} and {sent} share a key but do not meet");
+    }
+
+    /// The join matches a receipt to a sent id exactly when they share a key.
+    #[test]
+    fn join_matches_ids_sharing_a_key(receipt in id_strategy(), sent in id_strategy()) {
+        let mut join = CarrierJoin::new();
+        add_sent(&mut join, &sent, 1, ("m-1", 0));
+
+        let joined = offer(&mut join, &receipt, "r-1", 2);
+
+        let shares_key = carrier_id_keys(&receipt).matches(&carrier_id_keys(&sent));
+        prop_assert_eq!(matches!(joined, Joined::Matched { .. }), shares_key, "{} and {}", receipt, sent);
+    }
+}
