@@ -244,6 +244,7 @@ fn consumed(topics: &Topics, guarantee: Guarantee) -> Vec<Consumed> {
         Consumed { topic: topics.campaign_events.clone(), transactional: false },
         Consumed { topic: topics.campaign_stage.clone(), transactional },
         Consumed { topic: topics.message_commands.clone(), transactional },
+        Consumed { topic: topics.carrier_join.clone(), transactional },
     ]
 }
 
@@ -256,14 +257,17 @@ fn consumed(topics: &Topics, guarantee: Guarantee) -> Vec<Consumed> {
 fn create_worker_topics(bench: &Bench, topics: &Topics, group: &str) -> anyhow::Result<()> {
     let message_changelog = format!("{group}-message-changelog");
     let campaign_changelog = format!("{group}-campaign-changelog");
+    let carrier_changelog = format!("{group}-carrier-changelog");
     bench.kafka.create_topics(&[
         (&topics.message_commands, 6, false),
         (&topics.campaign_stage, 6, false),
+        (&topics.carrier_join, 6, false),
         (&topics.message_changes, 6, false),
         (&topics.campaign_changes, 6, false),
         (&topics.dead_letter, 6, false),
         (&message_changelog, 6, true),
         (&campaign_changelog, 6, true),
+        (&carrier_changelog, 6, true),
     ])
 }
 
@@ -272,6 +276,7 @@ fn all_topics(topics: &Topics, group: &str) -> Vec<String> {
     let mut names: Vec<String> = topics.named().iter().map(|(_, name)| (*name).to_owned()).collect();
     names.push(format!("{group}-message-changelog"));
     names.push(format!("{group}-campaign-changelog"));
+    names.push(format!("{group}-carrier-changelog"));
     names
 }
 
@@ -572,7 +577,11 @@ fn wait_caught_up(bench: &Bench, progress: &GroupProgress, process: &mut WorkerP
 /// Prints how many records each changelog contains, counted by reading it
 /// as a restore reads it.
 fn changelog_sizes(bench: &Bench, group: &str) -> anyhow::Result<()> {
-    for changelog in [format!("{group}-message-changelog"), format!("{group}-campaign-changelog")] {
+    for changelog in [
+        format!("{group}-message-changelog"),
+        format!("{group}-campaign-changelog"),
+        format!("{group}-carrier-changelog"),
+    ] {
         let records = bench.kafka.count_records(&changelog, 0, COUNT_IDLE)?;
         println!("{changelog}: {} records", grouped(records as f64));
     }

@@ -1,10 +1,12 @@
 //! Support code for the integration suite under `tests/`: the broker address,
-//! fresh topics per test, producing and reading records.
+//! fresh topics per test, producing and reading records, and workers run in
+//! the test's process.
 //!
 //! The suite runs against a real Kafka broker whose address comes from
 //! `SMSFOLD_TEST_BOOTSTRAP` (set by `scripts/test.sh`, which starts one).
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -13,6 +15,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use smsfold_worker::{Projections, Worker, WorkerConfig};
+use tokio::sync::watch;
 
 /// Returns the test broker's address.
 ///
@@ -142,4 +146,40 @@ pub fn header_text(record: &OwnedMessage, name: &str) -> Option<String> {
 /// Returns a record's key as text.
 pub fn key_text(record: &OwnedMessage) -> String {
     String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned()
+}
+
+/// A worker running in this process, with its shared state.
+pub struct Instance {
+    pub projections: Arc<Mutex<Projections>>,
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+    pub task: tokio::task::JoinHandle<Result<(), smsfold_worker::WorkerError>>,
+}
+
+/// Starts a worker of `config` named `instance` on the current runtime.
+pub fn start_worker(config: &WorkerConfig, instance: &str, shutdown: &watch::Receiver<bool>) -> Instance {
+    let mut config = config.clone();
+    config.instance_id = instance.to_owned();
+    let worker = Worker::new(config).expect("valid config");
+    Instance {
+        projections: worker.projections(),
+        ready: worker.ready(),
+        task: tokio::spawn(worker.run(shutdown.clone())),
+    }
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Returns a message's status in whichever instance contains it.
+pub fn message_status(instances: &[Instance], message_id: &str) -> Option<String> {
+    instances.iter().find_map(|instance| {
+        let projections = instance.projections.lock().unwrap();
+        projections.message(message_id).map(|p| p.status.as_str().to_owned())
+    })
 }

@@ -80,6 +80,7 @@ impl Workers {
             .args(["--dead-letter-topic", &topics.dead_letter])
             .args(["--campaign-stage-topic", &topics.campaign_stage])
             .args(["--message-commands-topic", &topics.message_commands])
+            .args(["--carrier-join-topic", &topics.carrier_join])
             .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--batch-max-wait-ms", "200"])
             .env("RUST_LOG", "warn,smsfold_worker=info")

@@ -7,16 +7,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message as _;
 use rdkafka::Message;
 use serde_json::{json, Value};
-use smsfold_suite::{create_topics, header_text, key_text, produce, read_topic, unique, Record};
+use smsfold_suite::{
+    create_topics, header_text, key_text, message_status, produce, read_topic, start_worker, unique, wait_until, Record,
+};
 use smsfold_wire::proto;
 use smsfold_wire::{CampaignStatusChange, Format, MessageStatusChange};
-use smsfold_worker::{Projections, Topics, Worker, WorkerConfig};
+use smsfold_worker::{Topics, WorkerConfig};
 use tokio::sync::watch;
 
 /// Outbound statuses in the order a message may move through them, written
@@ -282,39 +283,6 @@ fn interleave(lists: Vec<Vec<Event>>, rng: &mut Rng) -> Vec<Event> {
         }
     }
     out
-}
-
-struct Instance {
-    projections: Arc<Mutex<Projections>>,
-    ready: Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<Result<(), smsfold_worker::WorkerError>>,
-}
-
-fn start_worker(config: &WorkerConfig, instance: &str, shutdown: &watch::Receiver<bool>) -> Instance {
-    let mut config = config.clone();
-    config.instance_id = instance.to_owned();
-    let worker = Worker::new(config).expect("valid config");
-    Instance {
-        projections: worker.projections(),
-        ready: worker.ready(),
-        task: tokio::spawn(worker.run(shutdown.clone())),
-    }
-}
-
-/// Waits until `done` holds, polling; panics with `what` after `limit`.
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn message_status(instances: &[Instance], message_id: &str) -> Option<String> {
-    instances.iter().find_map(|instance| {
-        let projections = instance.projections.lock().unwrap();
-        projections.message(message_id).map(|p| p.status.as_str().to_owned())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,6 +112,7 @@ impl WorkerProcess {
             .args(["--dead-letter-topic", &topics.dead_letter])
             .args(["--campaign-stage-topic", &topics.campaign_stage])
             .args(["--message-commands-topic", &topics.message_commands])
+            .args(["--carrier-join-topic", &topics.carrier_join])
             .args(["--output-format", "protobuf", "--log-format", "json"])
             .args(["--http-addr", &http.to_string()]);
         for (key, value) in &launch.kafka_properties {

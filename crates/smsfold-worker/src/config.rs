@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use smsfold_smpp::StateTable;
 use smsfold_wire::Format;
 
 /// Topic names. Inputs belong to the platform; outputs and internal topics
@@ -22,9 +23,13 @@ pub struct Topics {
     pub dead_letter: String,
     /// Internal: campaign events and message updates re-keyed by campaign id.
     pub campaign_stage: String,
-    /// Internal: campaign cancellations, one copy per partition, for the
-    /// message stage. Has as many partitions as `message_events`.
+    /// Internal: campaign cancellations, one copy per partition, and
+    /// receipts matched by carrier id, for the message stage. Has as many
+    /// partitions as `message_events`.
     pub message_commands: String,
+    /// Internal: carrier ids of sent messages and receipts that name only a
+    /// carrier id, keyed by carrier key, for the carrier join stage.
+    pub carrier_join: String,
 }
 
 impl Default for Topics {
@@ -37,6 +42,7 @@ impl Default for Topics {
             dead_letter: "smsfold-dead-letter".to_owned(),
             campaign_stage: "smsfold-campaign-stage".to_owned(),
             message_commands: "smsfold-message-commands".to_owned(),
+            carrier_join: "smsfold-carrier-join".to_owned(),
         }
     }
 }
@@ -55,11 +61,12 @@ impl Topics {
             dead_letter: with(&defaults.dead_letter),
             campaign_stage: with(&defaults.campaign_stage),
             message_commands: with(&defaults.message_commands),
+            carrier_join: with(&defaults.carrier_join),
         }
     }
 
     /// Names every topic with the setting that sets it.
-    pub fn named(&self) -> [(&'static str, &str); 7] {
+    pub fn named(&self) -> [(&'static str, &str); 8] {
         [
             ("topics.message_events", &self.message_events),
             ("topics.campaign_events", &self.campaign_events),
@@ -68,6 +75,7 @@ impl Topics {
             ("topics.dead_letter", &self.dead_letter),
             ("topics.campaign_stage", &self.campaign_stage),
             ("topics.message_commands", &self.message_commands),
+            ("topics.carrier_join", &self.carrier_join),
         ]
     }
 }
@@ -124,6 +132,13 @@ pub struct WorkerConfig {
     pub retention: Duration,
     /// Wall-clock time between two eviction passes.
     pub eviction_interval: Duration,
+    /// Maps the `stat` of SMPP receipts to outcomes: the defaults and the
+    /// carriers' own states.
+    pub receipt_states: StateTable,
+    /// How long a receipt that names only a carrier id waits for the sent
+    /// event with that id, in event time, before it is dead-lettered as
+    /// `receipt_unmatched`.
+    pub unmatched_receipt_wait: Duration,
     /// Partitions of the internal campaign stage topic when smsfold creates
     /// it; `None` uses the partition count of the message events topic.
     pub campaign_stage_partitions: Option<i32>,
@@ -154,6 +169,8 @@ impl WorkerConfig {
             batch_idle: Duration::from_millis(5),
             retention: Duration::from_secs(7 * 24 * 3600),
             eviction_interval: Duration::from_secs(60),
+            receipt_states: StateTable::new(),
+            unmatched_receipt_wait: Duration::from_secs(3600),
             campaign_stage_partitions: None,
             replication_factor: 1,
             http_addr: None,
@@ -170,6 +187,11 @@ impl WorkerConfig {
     /// Returns the campaign stage's changelog topic.
     pub fn campaign_changelog(&self) -> String {
         format!("{}-campaign-changelog", self.group_id)
+    }
+
+    /// Returns the carrier join stage's changelog topic.
+    pub fn carrier_changelog(&self) -> String {
+        format!("{}-carrier-changelog", self.group_id)
     }
 
     /// Checks the settings, naming the first invalid one and how to fix it.
@@ -207,6 +229,12 @@ impl WorkerConfig {
         }
         if self.retention.is_zero() {
             return Err(ConfigError::new("retention_hours", "is 0; set how long settled messages stay, e.g. 168 (7 days)"));
+        }
+        if self.unmatched_receipt_wait.is_zero() {
+            return Err(ConfigError::new(
+                "unmatched_receipt_wait_ms",
+                "is 0; set how long a receipt waits for its sent event in milliseconds, e.g. 3600000 (1 hour)",
+            ));
         }
         if self.campaign_stage_partitions.is_some_and(|n| n < 1) {
             return Err(ConfigError::new("campaign_stage_partitions", "must be at least 1"));

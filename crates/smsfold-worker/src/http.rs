@@ -121,8 +121,11 @@ pub fn campaign_json(projection: &CampaignProjection) -> Value {
     })
 }
 
-/// Renders a message projection as JSON.
+/// Renders a message projection as JSON. `receipt_stat` and `receipt_err`
+/// are the carrier's raw report of the receipt behind the status, else of
+/// the most advanced intermediate receipt; null without one.
 pub fn message_json(projection: &MessageProjection) -> Value {
+    let carrier_report = projection.receipts.current_report();
     json!({
         "message_id": projection.message_id,
         "status": projection.status.as_str(),
@@ -131,5 +134,8 @@ pub fn message_json(projection: &MessageProjection) -> Value {
         "campaign_id": projection.campaign_id,
         "segments": projection.segments,
         "channel": projection.channel.as_str(),
+        "receipt_stat": carrier_report.and_then(|report| report.stat.as_deref()),
+        "receipt_err": carrier_report.and_then(|report| report.err.as_deref()),
+        "delivered_segments": projection.receipts.delivered_segments.len(),
     })
 }

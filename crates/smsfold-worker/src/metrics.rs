@@ -141,3 +141,27 @@ pub fn evicted(messages: usize, campaigns: usize) {
     counter!(EVICTED, "entity" => "message").increment(messages as u64);
     counter!(EVICTED, "entity" => "campaign").increment(campaigns as u64);
 }
+
+pub const RECEIPTS: &str = "smsfold_receipts_total";
+pub const RECEIPT_MATCHES: &str = "smsfold_receipt_matches_total";
+pub const PENDING_RECEIPTS: &str = "smsfold_pending_receipts";
+pub const CARRIER_LINKS: &str = "smsfold_carrier_links";
+
+/// Counts one receipt read from its SMPP form, by the outcome its state maps
+/// to (`delivered`, `undelivered`, `intermediate`, `unknown`).
+pub fn receipt_read(outcome: &'static str) {
+    counter!(RECEIPTS, "outcome" => outcome).increment(1);
+}
+
+/// Counts one receipt matched to its message by carrier id, by the rule
+/// that matched it (`same_spelling`, `other_base`).
+pub fn receipt_matched(rule: &'static str) {
+    counter!(RECEIPT_MATCHES, "rule" => rule).increment(1);
+}
+
+/// Records the receipts waiting for their carrier id's sent event, and the
+/// carrier links held for receipts to come, over this worker's partitions.
+pub fn carrier_join_state(pending: usize, links: usize) {
+    gauge!(PENDING_RECEIPTS).set(pending as f64);
+    gauge!(CARRIER_LINKS).set(links as f64);
+}

@@ -1,5 +1,5 @@
 //! Turns each consumed record into the records it causes: status changes,
-//! internal records for the other stage, and dead letters.
+//! internal records for the other stages, and dead letters.
 //!
 //! The flow across topics, so that a campaign's counts are right however its
 //! messages are spread over partitions and instances:
@@ -13,30 +13,49 @@
 //!   partition of the internal message commands topic. That topic has the
 //!   partitions of the message events topic and is assigned with them (range
 //!   assignment), so each message stage cancels its own messages.
+//!
+//! Receipts that name only a carrier id take a detour, because the carrier
+//! id and the message id land on different partitions:
+//! - The message stage publishes each carrier id of a sent event to the
+//!   internal carrier join topic, keyed by carrier key, with the sent
+//!   event's partition. It publishes such a receipt there too, after
+//!   reading it.
+//! - The carrier join stage meets the two in one partition. It sends the
+//!   matched receipt to the message's partition of the message commands
+//!   topic, where the message stage applies it. A receipt that waits too
+//!   long, or matches more than one message, is dead-lettered.
+//!
+//! Each stage is one file: `message_stage`, `campaign_stage` and
+//! `carrier_stage`. What they share is here.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use smsfold_domain::{CampaignChange, MessageChange, MessageEvent, MessageUpdate, Timestamp};
-use smsfold_wire::changelog;
-use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdateRecord};
-use smsfold_wire::{
-    decode_campaign_event, decode_message_event, CampaignStatusChange, Counts, DecodeError, Format,
-    MessageStatusChange, CONTENT_TYPE_HEADER,
-};
-use tracing::debug;
+use smsfold_domain::{CampaignChange, CarrierReport, MessageChange, Timestamp};
+use smsfold_smpp::StateTable;
+use smsfold_wire::carrier_join::OriginalRecord;
+use smsfold_wire::internal::MessageUpdateRecord;
+use smsfold_wire::{CampaignStatusChange, Counts, DecodeError, Format, MessageStatusChange, CONTENT_TYPE_HEADER};
 
 use crate::config::Topics;
-use crate::dead_letter::dead_letter;
+use crate::dead_letter::{dead_letter, dead_letter_original};
 use crate::metrics;
 use crate::output::{Output, Outputs};
 use crate::projections::Projections;
 
-/// Header naming what an internal campaign stage record holds.
+mod campaign_stage;
+mod carrier_stage;
+mod message_stage;
+
+/// Header naming what an internal record holds, on the campaign stage,
+/// carrier join and message commands topics.
 pub const RECORD_TYPE_HEADER: &str = "smsfold-record";
 const CAMPAIGN_EVENT: &[u8] = b"campaign-event";
 const MESSAGE_UPDATE: &[u8] = b"message-update";
+const CARRIER_LINK: &[u8] = b"carrier-link";
+const PENDING_RECEIPT: &[u8] = b"pending-receipt";
+const RESOLVED_RECEIPT: &[u8] = b"resolved-receipt";
 
 /// Per-worker settings the processor needs.
 #[derive(Debug, Clone)]
@@ -50,6 +69,22 @@ pub struct Processor {
     pub message_changelog: String,
     /// Changelog of the campaign stage, partitioned like its stage topic.
     pub campaign_changelog: String,
+    /// Changelog of the carrier join stage, partitioned like its topic.
+    pub carrier_changelog: String,
+    /// Maps the `stat` of SMPP receipts to outcomes.
+    pub receipt_states: StateTable,
+    /// How long a receipt that names only a carrier id waits for its sent
+    /// event, in event-time milliseconds.
+    pub unmatched_receipt_wait_ms: i64,
+}
+
+/// The record a dead letter is made of.
+#[derive(Clone, Copy)]
+enum Source<'a, 'r> {
+    /// The record being processed.
+    Consumed(&'a BorrowedMessage<'r>),
+    /// A record consumed earlier, carried along by internal records.
+    Carried(&'a OriginalRecord),
 }
 
 impl Processor {
@@ -64,11 +99,22 @@ impl Processor {
             self.on_campaign_stage_record(record, projections, outputs);
         } else if topic == self.topics.message_commands {
             self.on_message_command(record, projections, outputs);
+        } else if topic == self.topics.carrier_join {
+            self.on_carrier_join_record(record, projections, outputs);
         }
     }
 
     fn dead_letter(&self, record: &BorrowedMessage<'_>, reason: &'static str, error: &str, outputs: &mut Outputs) {
         outputs.push(dead_letter(&self.topics.dead_letter, record, reason, error));
+    }
+
+    fn dead_letter_source(&self, source: Source<'_, '_>, reason: &'static str, error: &str, outputs: &mut Outputs) {
+        match source {
+            Source::Consumed(record) => self.dead_letter(record, reason, error, outputs),
+            Source::Carried(original) => {
+                outputs.push(dead_letter_original(&self.topics.dead_letter, original, reason, error));
+            }
+        }
     }
 
     fn decode_failed(&self, record: &BorrowedMessage<'_>, error: &DecodeError, outputs: &mut Outputs) {
@@ -117,223 +163,45 @@ impl Processor {
         }
     }
 
-    fn on_message_event(&self, record: &BorrowedMessage<'_>, projections: &mut Projections, outputs: &mut Outputs) {
-        let Some((value, format)) = self.read_value(record, outputs) else { return };
-        let event = match decode_message_event(format, value) {
-            Ok(event) => event,
-            Err(error) => return self.decode_failed(record, &error, outputs),
-        };
-        if !self.check_key(record, "message_id", &event.message_id, outputs) {
-            return;
-        }
-        metrics::event_consumed(event.kind.name());
-        observe_age(event.occurred_at);
-
-        let fold = projections.messages.entry(record.partition()).or_default();
-        let applied = match fold.apply(&event) {
-            Ok(applied) => applied,
-            Err(reject) => return self.dead_letter(record, reject.reason(), &reject.to_string(), outputs),
-        };
-
-        let campaign_id = applied.campaign.map(|link| fold.campaign_id(link.campaign).to_owned());
-        let known_campaign = campaign_of(&event).or(campaign_id.as_deref());
-        if let Some(change) = applied.change {
-            self.message_change(&event.message_id, known_campaign, change, &event.event_id, outputs);
-        }
-        let mut cause = event.event_id.as_str();
-        if let (Some(change), Some(link)) = (applied.canceled, applied.campaign) {
-            cause = fold.cancellation_event_id(link.campaign).unwrap_or(cause);
-            self.message_change(&event.message_id, known_campaign, change, cause, outputs);
-        }
-        if let Some(projection) = fold.get(&event.message_id) {
-            let (key, value) = changelog::message_record(&projection);
-            self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
-        }
-        if let (Some(link), Some(campaign_id)) = (applied.campaign, campaign_id) {
-            let update = MessageUpdateRecord {
-                campaign_id,
-                message_id: event.message_id.clone(),
-                status: link.status,
-                segments: link.segments,
-                status_at: link.at,
-                cause_event_id: cause.to_owned(),
-            };
-            self.send_update(&update, outputs);
-        }
-    }
-
-    fn on_message_command(&self, record: &BorrowedMessage<'_>, projections: &mut Projections, outputs: &mut Outputs) {
-        let Some(value) = record.payload() else { return };
-        let command = match CampaignCancelledRecord::decode(value) {
-            Ok(command) => command,
-            Err(error) => return self.decode_failed(record, &error, outputs),
-        };
-        let fold = projections.messages.entry(record.partition()).or_default();
-        let canceled = fold.cancel_campaign(&command.campaign_id, &command.cause_event_id, command.occurred_at);
-        let (key, value) =
-            changelog::cancellation_record(&command.campaign_id, &command.cause_event_id, command.occurred_at);
-        self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
-        for message in &canceled {
-            if let Some(projection) = fold.get(&message.message_id) {
-                let (key, value) = changelog::message_record(&projection);
-                self.changelog(&self.message_changelog, record.partition(), key, value, outputs);
-            }
-        }
-        debug!(campaign_id = %command.campaign_id, partition = record.partition(), canceled = canceled.len(), "applied a campaign cancellation");
-        for message in canceled {
-            self.message_change(
-                &message.message_id,
-                Some(&command.campaign_id),
-                message.change,
-                &command.cause_event_id,
-                outputs,
-            );
-            let update = MessageUpdateRecord {
-                campaign_id: command.campaign_id.clone(),
-                message_id: message.message_id,
-                status: message.campaign.status,
-                segments: message.campaign.segments,
-                status_at: message.campaign.at,
-                cause_event_id: command.cause_event_id.clone(),
-            };
-            self.send_update(&update, outputs);
-        }
-    }
-
-    /// Checks a campaign event and forwards it, unchanged, to the campaign
-    /// stage topic keyed by campaign id.
-    fn on_campaign_event(&self, record: &BorrowedMessage<'_>, outputs: &mut Outputs) {
-        let Some((value, format)) = self.read_value(record, outputs) else { return };
-        let event = match decode_campaign_event(format, value) {
-            Ok(event) => event,
-            Err(error) => return self.decode_failed(record, &error, outputs),
-        };
-        if !self.check_key(record, "campaign_id", &event.campaign_id, outputs) {
-            return;
-        }
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = record.headers() {
-            for header in original.iter() {
-                headers = headers.insert(Header { key: header.key, value: header.value });
-            }
-        }
-        headers = headers.insert(Header { key: RECORD_TYPE_HEADER, value: Some(CAMPAIGN_EVENT) });
-        outputs.push(Output {
-            topic: self.topics.campaign_stage.clone(),
-            partition: None,
-            key: Some(event.campaign_id.into_bytes()),
-            payload: Some(value.to_vec()),
-            headers: Some(headers),
-        });
-    }
-
-    fn on_campaign_stage_record(&self, record: &BorrowedMessage<'_>, projections: &mut Projections, outputs: &mut Outputs) {
-        let fold = projections.campaigns.entry(record.partition()).or_default();
-        let value = record.payload().unwrap_or_default();
-        if header(record, RECORD_TYPE_HEADER) == Some(MESSAGE_UPDATE) {
-            let update = match MessageUpdateRecord::decode(value) {
-                Ok(update) => update,
-                Err(error) => return self.decode_failed(record, &error, outputs),
-            };
-            let change = fold.record(&MessageUpdate {
-                campaign_id: &update.campaign_id,
-                message_id: &update.message_id,
-                status: update.status,
-                segments: update.segments,
-                at: update.status_at,
-            });
-            if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
-                let (key, value) =
-                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
-                self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
-            }
-            if let Some(change) = change {
-                let projection = fold.get(&update.campaign_id);
-                if let Some(projection) = &projection {
-                    let (key, value) = changelog::campaign_record(projection);
-                    self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
-                }
-                self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
-            }
-            return;
-        }
-
-        let format = match Format::detect(header(record, CONTENT_TYPE_HEADER), value) {
-            Ok(format) => format,
-            Err(error) => return self.decode_failed(record, &error, outputs),
-        };
-        let event = match decode_campaign_event(format, value) {
-            Ok(event) => event,
-            Err(error) => return self.decode_failed(record, &error, outputs),
-        };
-        metrics::event_consumed(event.kind.name());
-        observe_age(event.occurred_at);
-        let change = match fold.apply(&event) {
-            Ok(change) => change,
-            Err(reject) => return self.dead_letter(record, reject.reason(), &reject.to_string(), outputs),
-        };
-        let projection = fold.get(&event.campaign_id);
-        if let Some(projection) = &projection {
-            let (key, value) = changelog::campaign_record(projection);
-            self.changelog(&self.campaign_changelog, record.partition(), key, value, outputs);
-        }
-        let Some(change) = change else { return };
-        let cancelled = change.status == smsfold_domain::CampaignStatus::Cancelled;
-        self.campaign_change(&event.campaign_id, change, projection, &event.event_id, outputs);
-        if cancelled {
-            self.broadcast_cancellation(&event.campaign_id, &event.event_id, event.occurred_at, outputs);
-        }
-    }
-
-    fn broadcast_cancellation(&self, campaign_id: &str, event_id: &str, at: Timestamp, outputs: &mut Outputs) {
-        let command = CampaignCancelledRecord {
-            campaign_id: campaign_id.to_owned(),
-            cause_event_id: event_id.to_owned(),
-            occurred_at: at,
-        };
-        let mut payload = Vec::new();
-        command.encode(&mut payload);
-        for partition in 0..self.message_command_partitions {
-            outputs.push(Output {
-                topic: self.topics.message_commands.clone(),
-                partition: Some(partition),
-                key: Some(campaign_id.as_bytes().to_vec()),
-                payload: Some(payload.clone()),
-                headers: None,
-            });
-        }
-    }
-
-    /// Adds a changelog entry for the stage partition `partition`.
-    fn changelog(&self, topic: &str, partition: i32, key: Vec<u8>, value: Vec<u8>, outputs: &mut Outputs) {
+    /// Adds a changelog entry for the stage partition `partition`; `None`
+    /// writes a tombstone.
+    fn changelog(&self, topic: &str, partition: i32, key: Vec<u8>, value: Option<Vec<u8>>, outputs: &mut Outputs) {
         outputs.changelog.push(Output {
             topic: topic.to_owned(),
             partition: Some(partition),
             key: Some(key),
-            payload: Some(value),
+            payload: value,
             headers: None,
+        });
+    }
+
+    /// Adds an internal record of type `record_type`.
+    fn internal(&self, topic: &str, partition: Option<i32>, key: &[u8], record_type: &'static [u8], payload: Vec<u8>, outputs: &mut Outputs) {
+        let headers = OwnedHeaders::new().insert(Header { key: RECORD_TYPE_HEADER, value: Some(record_type) });
+        outputs.push(Output {
+            topic: topic.to_owned(),
+            partition,
+            key: Some(key.to_vec()),
+            payload: Some(payload),
+            headers: Some(headers),
         });
     }
 
     fn send_update(&self, update: &MessageUpdateRecord, outputs: &mut Outputs) {
         let mut payload = Vec::with_capacity(64);
         update.encode(&mut payload);
-        let headers = OwnedHeaders::new().insert(Header { key: RECORD_TYPE_HEADER, value: Some(MESSAGE_UPDATE) });
-        outputs.push(Output {
-            topic: self.topics.campaign_stage.clone(),
-            partition: None,
-            key: Some(update.campaign_id.as_bytes().to_vec()),
-            payload: Some(payload),
-            headers: Some(headers),
-        });
+        self.internal(&self.topics.campaign_stage, None, update.campaign_id.as_bytes(), MESSAGE_UPDATE, payload, outputs);
     }
 
+    /// Publishes a message's status change. `carrier` is the raw report of
+    /// the SMPP receipt that caused it, if one did.
     fn message_change(
         &self,
         message_id: &str,
         campaign_id: Option<&str>,
         change: MessageChange,
         cause_event_id: &str,
+        carrier: Option<&CarrierReport>,
         outputs: &mut Outputs,
     ) {
         metrics::message_status_changed(change.status.as_str());
@@ -345,8 +213,8 @@ impl Processor {
             occurred_at: change.at,
             cause_event_id: Cow::Borrowed(cause_event_id),
             error_code: change.error_code,
-            receipt_stat: None,
-            receipt_err: None,
+            receipt_stat: carrier.and_then(|report| report.stat.as_deref()).map(Cow::Borrowed),
+            receipt_err: carrier.and_then(|report| report.err.as_deref()).map(Cow::Borrowed),
         };
         let mut payload = Vec::with_capacity(160);
         record.encode(self.output_format, &mut payload);
@@ -391,11 +259,6 @@ impl Processor {
     fn content_type_headers(&self) -> OwnedHeaders {
         OwnedHeaders::new().insert(Header { key: CONTENT_TYPE_HEADER, value: Some(self.output_format.media_type()) })
     }
-}
-
-/// Returns the campaign id an event names, if any.
-fn campaign_of(event: &MessageEvent) -> Option<&str> {
-    event.kind.attributes().and_then(|attributes| attributes.campaign_id.as_deref())
 }
 
 /// Returns the value of the first header named `name`.

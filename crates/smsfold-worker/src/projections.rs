@@ -1,10 +1,26 @@
 //! The projections one worker holds: a message fold per owned partition of
-//! the message events topic and a campaign fold per owned partition of the
-//! internal campaign stage topic.
+//! the message events topic, a campaign fold per owned partition of the
+//! internal campaign stage topic, and a carrier join per owned partition of
+//! the internal carrier join topic.
 
 use std::collections::HashMap;
 
-use smsfold_domain::{CampaignFold, CampaignProjection, CampaignStatus, MessageFold, MessageProjection};
+use smsfold_domain::{CampaignFold, CampaignProjection, CampaignStatus, MessageFold, MessageProjection, Segment};
+use smsfold_smpp::CarrierJoin;
+use smsfold_wire::carrier_join::PendingReceiptRecord;
+
+/// The message segment a carrier link points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub message_id: String,
+    pub segment: Segment,
+    /// The message's partition of the message events and message commands
+    /// topics.
+    pub message_partition: i32,
+}
+
+/// The carrier join state of one partition.
+pub type CarrierFold = CarrierJoin<LinkTarget, PendingReceiptRecord>;
 
 #[derive(Debug, Default)]
 pub struct Projections {
@@ -13,6 +29,8 @@ pub struct Projections {
     pub messages: HashMap<i32, MessageFold>,
     /// Keyed by partition of the campaign stage topic.
     pub campaigns: HashMap<i32, CampaignFold>,
+    /// Keyed by partition of the carrier join topic.
+    pub carriers: HashMap<i32, CarrierFold>,
 }
 
 impl Projections {
@@ -38,6 +56,15 @@ impl Projections {
 
     pub fn live_messages(&self) -> usize {
         self.messages.values().map(MessageFold::len).sum()
+    }
+
+    /// Returns the receipts waiting for their sent event and the carrier
+    /// links, over every carrier join partition of this worker.
+    pub fn carrier_join_sizes(&self) -> (usize, usize) {
+        self.carriers.values().fold((0, 0), |(pending, links), join| {
+            let (join_links, join_pending) = join.len();
+            (pending + join_pending, links + join_links)
+        })
     }
 
     /// Counts campaigns per status; campaigns with no lifecycle event yet are

@@ -150,7 +150,7 @@ fn internal_topics_drained(config: &WorkerConfig, client: &ClientConfig) -> Resu
         .create()
         .map_err(WorkerError::Kafka)?;
     let mut keys = Vec::new();
-    for topic in [&config.topics.campaign_stage, &config.topics.message_commands] {
+    for topic in [&config.topics.campaign_stage, &config.topics.message_commands, &config.topics.carrier_join] {
         let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(WorkerError::Kafka)?;
         for found in metadata.topics() {
             for partition in found.partitions() {
@@ -198,8 +198,10 @@ async fn drop_state(config: &WorkerConfig, admin: &AdminClient<DefaultClientCont
     let topics = [
         config.message_changelog(),
         config.campaign_changelog(),
+        config.carrier_changelog(),
         config.topics.campaign_stage.clone(),
         config.topics.message_commands.clone(),
+        config.topics.carrier_join.clone(),
     ];
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     let _ = admin.delete_topics(&names, &AdminOptions::new()).await.map_err(WorkerError::Kafka)?;

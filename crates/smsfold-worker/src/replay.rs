@@ -4,8 +4,9 @@
 //!
 //! A replayed record's status changes and dead letters are dropped. Its
 //! internal records (message updates, forwarded campaign events,
-//! cancellations) are still written, marked with a header, so that the
-//! stage reading them treats them as replayed too. Changelog entries are
+//! cancellations, carrier links, waiting and matched receipts) are still
+//! written, marked with a header, so that the stage reading them treats them
+//! as replayed too. Changelog entries are
 //! always written: rebuilding them is the point.
 
 use std::collections::HashMap;
@@ -41,7 +42,9 @@ impl Replay {
                 && output.topic != topics.dead_letter
         });
         for output in &mut outputs.records {
-            let internal = output.topic == topics.campaign_stage || output.topic == topics.message_commands;
+            let internal = output.topic == topics.campaign_stage
+                || output.topic == topics.message_commands
+                || output.topic == topics.carrier_join;
             if internal {
                 let headers = output.headers.take().unwrap_or_default();
                 output.headers = Some(headers.insert(Header { key: REPLAY_HEADER, value: Some("1") }));

@@ -13,55 +13,78 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use smsfold_domain::{CampaignFold, MessageFold};
+use smsfold_smpp::{Link, Pending};
 use smsfold_wire::changelog::{self, ChangelogEntry};
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
 use crate::metrics;
+use crate::projections::{CarrierFold, LinkTarget};
 
 /// The folds rebuilt for a set of partitions.
 #[derive(Default)]
 pub struct Restored {
     pub messages: HashMap<i32, MessageFold>,
     pub campaigns: HashMap<i32, CampaignFold>,
+    pub carriers: HashMap<i32, CarrierFold>,
     pub records: u64,
 }
 
-/// Reads the message changelog partitions `message_partitions` and the
-/// campaign changelog partitions `campaign_partitions` to their ends and
+/// The stage whose state a changelog holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Message,
+    Campaign,
+    Carrier,
+}
+
+/// The changelog partitions to restore for one stage.
+pub struct Partitions<'a> {
+    pub stage: Stage,
+    pub changelog: &'a str,
+    pub partitions: &'a [i32],
+}
+
+/// Reads the given changelog partitions of each stage to their ends and
 /// rebuilds the folds from them.
-pub fn restore(
-    client: &ClientConfig,
-    message_changelog: &str,
-    message_partitions: &[i32],
-    campaign_changelog: &str,
-    campaign_partitions: &[i32],
-) -> Result<Restored, WorkerError> {
+pub fn restore(client: &ClientConfig, stages: &[Partitions<'_>]) -> Result<Restored, WorkerError> {
     let started = Instant::now();
-    let mut restored = Restored::default();
-    for &partition in message_partitions {
-        restored.messages.insert(partition, MessageFold::new());
-    }
-    for &partition in campaign_partitions {
-        restored.campaigns.insert(partition, CampaignFold::new());
-    }
-    // The two changelogs are independent: read them side by side, each with
-    // its own consumer and thread.
-    let (messages, campaigns) = std::thread::scope(|scope| {
-        let messages = scope.spawn(|| {
-            let mut part = Restored { messages: std::mem::take(&mut restored.messages), ..Restored::default() };
-            restore_topic(client, message_changelog, message_partitions, true, &mut part).map(|()| part)
-        });
-        let mut part = Restored { campaigns: std::mem::take(&mut restored.campaigns), ..Restored::default() };
-        let campaigns = restore_topic(client, campaign_changelog, campaign_partitions, false, &mut part).map(|()| part);
-        let messages = messages.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (messages, campaigns)
+    // The changelogs are independent: read them side by side, each with its
+    // own consumer and thread.
+    let parts: Vec<Result<Restored, WorkerError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = stages
+            .iter()
+            .map(|stage| {
+                scope.spawn(move || {
+                    let mut part = Restored::default();
+                    for &partition in stage.partitions {
+                        match stage.stage {
+                            Stage::Message => {
+                                part.messages.insert(partition, MessageFold::new());
+                            }
+                            Stage::Campaign => {
+                                part.campaigns.insert(partition, CampaignFold::new());
+                            }
+                            Stage::Carrier => {
+                                part.carriers.insert(partition, CarrierFold::new());
+                            }
+                        }
+                    }
+                    restore_topic(client, stage.changelog, stage.partitions, stage.stage, &mut part).map(|()| part)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     });
-    let (messages, campaigns) = (messages?, campaigns?);
-    restored.records = messages.records + campaigns.records;
-    restored.messages = messages.messages;
-    restored.campaigns = campaigns.campaigns;
-    if restored.records > 0 || !message_partitions.is_empty() || !campaign_partitions.is_empty() {
+    let mut restored = Restored::default();
+    for part in parts {
+        let part = part?;
+        restored.records += part.records;
+        restored.messages.extend(part.messages);
+        restored.campaigns.extend(part.campaigns);
+        restored.carriers.extend(part.carriers);
+    }
+    if restored.records > 0 || stages.iter().any(|stage| !stage.partitions.is_empty()) {
         metrics::restored(restored.records, started.elapsed());
         info!(
             records = restored.records,
@@ -78,7 +101,7 @@ fn restore_topic(
     client: &ClientConfig,
     topic: &str,
     partitions: &[i32],
-    message_stage: bool,
+    stage: Stage,
     restored: &mut Restored,
 ) -> Result<(), WorkerError> {
     if partitions.is_empty() {
@@ -122,7 +145,7 @@ fn restore_topic(
                 restored.records += 1;
                 let partition = record.partition();
                 let entry = changelog::decode(record.key().unwrap_or_default(), record.payload());
-                apply(restored, message_stage, partition, entry);
+                apply(restored, stage, partition, entry);
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
                     let high = high_watermarks.get(&partition).copied().unwrap_or(0);
@@ -204,7 +227,7 @@ impl ConsumerContext for RestoreContext {}
 
 fn apply(
     restored: &mut Restored,
-    message_stage: bool,
+    stage: Stage,
     partition: i32,
     entry: Result<Option<ChangelogEntry>, smsfold_wire::DecodeError>,
 ) {
@@ -216,6 +239,8 @@ fn apply(
             return;
         }
     };
+    let message_stage = stage == Stage::Message;
+    let campaign_stage = stage == Stage::Campaign;
     match entry {
         ChangelogEntry::Message(projection) if message_stage => {
             let fold = restored.messages.entry(partition).or_default();
@@ -227,18 +252,32 @@ fn apply(
             let fold = restored.messages.entry(partition).or_default();
             fold.restore_cancellation(&campaign_id, &cause_event_id, occurred_at);
         }
-        ChangelogEntry::Campaign(projection) if !message_stage => {
+        ChangelogEntry::Campaign(projection) if campaign_stage => {
             restored.campaigns.entry(partition).or_default().restore_campaign(&projection);
         }
-        ChangelogEntry::CampaignMessage { campaign_id, message_id, status, segments } if !message_stage => {
+        ChangelogEntry::CampaignMessage { campaign_id, message_id, status, segments } if campaign_stage => {
             let fold = restored.campaigns.entry(partition).or_default();
             fold.restore_message(&campaign_id, &message_id, status, segments);
         }
         ChangelogEntry::RetiredMessage { key, retired_at } if message_stage => {
             restored.messages.entry(partition).or_default().restore_retired(key, retired_at);
         }
-        ChangelogEntry::RetiredCampaign { campaign_id, retired_at } if !message_stage => {
+        ChangelogEntry::RetiredCampaign { campaign_id, retired_at } if campaign_stage => {
             restored.campaigns.entry(partition).or_default().restore_retired(&campaign_id, retired_at);
+        }
+        ChangelogEntry::CarrierLink(link) if stage == Stage::Carrier => {
+            let target = LinkTarget {
+                message_id: link.message_id,
+                segment: link.segment,
+                message_partition: link.message_partition,
+            };
+            let restored_link = Link::new(&link.carrier_id, link.sent_at.as_millis(), &link.sent_event_id, target);
+            restored.carriers.entry(partition).or_default().restore_link(&link.join_key, restored_link);
+        }
+        ChangelogEntry::PendingReceipt(pending) if stage == Stage::Carrier => {
+            let receipt = &pending.receipt;
+            let waiting = Pending::new(&pending.carrier_id, &receipt.event_id, receipt.occurred_at.as_millis(), pending.clone());
+            restored.carriers.entry(partition).or_default().restore_pending(&pending.join_key, waiting);
         }
         _ => warn!(partition, "skipped a changelog record of the other stage"),
     }

@@ -28,6 +28,7 @@ pub struct Layout {
     pub message_events: i32,
     pub message_commands: i32,
     pub campaign_stage: i32,
+    pub carrier_join: i32,
 }
 
 /// Checks the input topics and creates the missing output and internal ones.
@@ -41,15 +42,18 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
     let stage_partitions = config.campaign_stage_partitions.unwrap_or(message_events);
     let message_changelog = config.message_changelog();
     let campaign_changelog = config.campaign_changelog();
+    let carrier_changelog = config.carrier_changelog();
     // (topic, partitions, compacted)
     let required = [
         (topics.message_commands.as_str(), message_events, false),
         (topics.campaign_stage.as_str(), stage_partitions, false),
+        (topics.carrier_join.as_str(), message_events, false),
         (topics.message_changes.as_str(), message_events, false),
         (topics.campaign_changes.as_str(), stage_partitions, false),
         (topics.dead_letter.as_str(), message_events, false),
         (message_changelog.as_str(), message_events, true),
         (campaign_changelog.as_str(), stage_partitions, true),
+        (carrier_changelog.as_str(), message_events, true),
     ];
     let mut missing = Vec::new();
     for (topic, count, compacted) in required {
@@ -79,9 +83,11 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
     // Each changelog must match its stage partition for partition, or a
     // restore reads another partition's state.
     let campaign_stage = wait_for_partitions(&admin, &topics.campaign_stage).await?;
+    let carrier_join = wait_for_partitions(&admin, &topics.carrier_join).await?;
     for (changelog, expected, setting) in [
         (&message_changelog, message_events, "group_id"),
         (&campaign_changelog, campaign_stage, "group_id"),
+        (&carrier_changelog, carrier_join, "group_id"),
     ] {
         let actual = wait_for_partitions(&admin, changelog).await?;
         if actual != expected {
@@ -108,7 +114,7 @@ pub async fn prepare(config: &WorkerConfig, client_config: &ClientConfig) -> Res
             ),
         )));
     }
-    Ok(Layout { message_events, message_commands, campaign_stage })
+    Ok(Layout { message_events, message_commands, campaign_stage, carrier_join })
 }
 
 fn missing_input(setting: &'static str, topic: &str) -> WorkerError {

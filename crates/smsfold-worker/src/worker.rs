@@ -39,7 +39,7 @@ use crate::output::{Output, Outputs};
 use crate::processor::Processor;
 use crate::replay::Replay;
 use crate::projections::Projections;
-use crate::restore;
+use crate::restore::{self, Partitions, Stage};
 use crate::topics;
 
 /// How long the worker keeps retrying to abort a transaction, for example
@@ -64,6 +64,7 @@ pub struct Worker {
 struct Held {
     messages: BTreeSet<i32>,
     campaigns: BTreeSet<i32>,
+    carriers: BTreeSet<i32>,
     /// Every partition assigned to this worker.
     assigned: BTreeSet<(String, i32)>,
     /// Assigned partitions paused because their records cannot be applied
@@ -126,6 +127,9 @@ impl Worker {
             message_command_partitions: layout.message_commands,
             message_changelog: config.message_changelog(),
             campaign_changelog: config.campaign_changelog(),
+            carrier_changelog: config.carrier_changelog(),
+            receipt_states: config.receipt_states.clone(),
+            unmatched_receipt_wait_ms: i64::try_from(config.unmatched_receipt_wait.as_millis()).unwrap_or(i64::MAX),
         };
         let mut held = Held::default();
         let mut deliveries: Vec<DeliveryFuture> = Vec::new();
@@ -316,6 +320,7 @@ impl Worker {
                 &topics.message_commands,
                 &topics.campaign_events,
                 &topics.campaign_stage,
+                &topics.carrier_join,
             ])
             .map_err(WorkerError::Kafka)?;
         Ok(consumer)
@@ -327,6 +332,8 @@ impl Worker {
             held.messages.contains(&partition)
         } else if topic == topics.campaign_stage {
             held.campaigns.contains(&partition)
+        } else if topic == topics.carrier_join {
+            held.carriers.contains(&partition)
         } else {
             // Campaign events are only checked and forwarded: no state.
             true
@@ -342,6 +349,7 @@ impl Worker {
         };
         let messages = owned(&topics.message_events);
         let campaigns = owned(&topics.campaign_stage);
+        let carriers = owned(&topics.carrier_join);
         let commands = owned(&topics.message_commands);
         if messages != commands {
             // Cancellations for a partition whose message events another
@@ -356,14 +364,17 @@ impl Worker {
         }
         let new_messages: Vec<i32> = messages.difference(&held.messages).copied().collect();
         let new_campaigns: Vec<i32> = campaigns.difference(&held.campaigns).copied().collect();
+        let new_carriers: Vec<i32> = carriers.difference(&held.carriers).copied().collect();
         {
             let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
             projections.messages.retain(|partition, _| messages.contains(partition));
             projections.campaigns.retain(|partition, _| campaigns.contains(partition));
+            projections.carriers.retain(|partition, _| carriers.contains(partition));
         }
-        self.restore_into(&new_messages, &new_campaigns)?;
+        self.restore_into(&new_messages, &new_campaigns, &new_carriers)?;
         held.messages = messages;
         held.campaigns = campaigns;
+        held.carriers = carriers;
         held.assigned = assignment.iter().cloned().collect();
         self.ready.store(true, Ordering::Release);
         metrics::ready(true);
@@ -405,21 +416,23 @@ impl Worker {
         Ok(())
     }
 
-    fn restore_into(&self, messages: &[i32], campaigns: &[i32]) -> Result<(), WorkerError> {
-        if messages.is_empty() && campaigns.is_empty() {
+    fn restore_into(&self, messages: &[i32], campaigns: &[i32], carriers: &[i32]) -> Result<(), WorkerError> {
+        if messages.is_empty() && campaigns.is_empty() && carriers.is_empty() {
             return Ok(());
         }
         let client = self.restore_config();
-        let restored = restore::restore(
-            &client,
-            &self.config.message_changelog(),
-            messages,
-            &self.config.campaign_changelog(),
-            campaigns,
-        )?;
+        let (message_changelog, campaign_changelog, carrier_changelog) =
+            (self.config.message_changelog(), self.config.campaign_changelog(), self.config.carrier_changelog());
+        let stages = [
+            Partitions { stage: Stage::Message, changelog: &message_changelog, partitions: messages },
+            Partitions { stage: Stage::Campaign, changelog: &campaign_changelog, partitions: campaigns },
+            Partitions { stage: Stage::Carrier, changelog: &carrier_changelog, partitions: carriers },
+        ];
+        let restored = restore::restore(&client, &stages)?;
         let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
         projections.messages.extend(restored.messages);
         projections.campaigns.extend(restored.campaigns);
+        projections.carriers.extend(restored.carriers);
         Ok(())
     }
 
@@ -503,20 +516,22 @@ impl Worker {
 
         let messages: Vec<i32> = held.messages.iter().copied().collect();
         let campaigns: Vec<i32> = held.campaigns.iter().copied().collect();
+        let carriers: Vec<i32> = held.carriers.iter().copied().collect();
         {
             let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
             projections.messages.clear();
             projections.campaigns.clear();
+            projections.carriers.clear();
         }
-        self.restore_into(&messages, &campaigns)?;
+        self.restore_into(&messages, &campaigns, &carriers)?;
         self.ready.store(true, Ordering::Release);
         metrics::ready(true);
         Ok(())
     }
 
-    /// Evicts settled messages and ended campaigns older than the retention
-    /// from every held partition; returns the changelog records that
-    /// record it.
+    /// Evicts settled messages, ended campaigns and carrier links older than
+    /// the retention from every held partition; returns the changelog
+    /// records that record it.
     fn evict(&self) -> Vec<Output> {
         let config = &self.config;
         let mut outputs = Vec::new();
@@ -564,8 +579,23 @@ impl Worker {
                 outputs.push(changelog_record(&campaign_changelog, partition, key, None));
             }
         }
-        if evicted_messages > 0 || evicted_campaigns > 0 {
-            info!(messages = evicted_messages, campaigns = evicted_campaigns, "evicted settled state older than the retention");
+        let carrier_changelog = config.carrier_changelog();
+        let retention_ms = i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut evicted_links = 0;
+        for (&partition, join) in projections.carriers.iter_mut() {
+            for (join_key, spelling) in join.evict_links(retention_ms) {
+                evicted_links += 1;
+                let key = changelog::carrier_link_key(&join_key, &spelling);
+                outputs.push(changelog_record(&carrier_changelog, partition, key, None));
+            }
+        }
+        if evicted_messages > 0 || evicted_campaigns > 0 || evicted_links > 0 {
+            info!(
+                messages = evicted_messages,
+                campaigns = evicted_campaigns,
+                carrier_links = evicted_links,
+                "evicted settled state older than the retention"
+            );
             metrics::evicted(evicted_messages, evicted_campaigns);
         }
         outputs
@@ -578,6 +608,8 @@ impl Worker {
         }
         let projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
         metrics::live_messages(projections.live_messages());
+        let (pending_receipts, carrier_links) = projections.carrier_join_sizes();
+        metrics::carrier_join_state(pending_receipts, carrier_links);
         for (status, count) in projections.campaigns_by_status() {
             metrics::campaigns_in_status(status.as_str(), count);
         }

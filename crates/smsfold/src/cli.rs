@@ -131,10 +131,14 @@ pub struct TopicArgs {
     /// id [default: smsfold-campaign-stage]
     #[arg(long, env = "SMSFOLD_TOPIC_CAMPAIGN_STAGE", value_name = "TOPIC")]
     pub campaign_stage_topic: Option<String>,
-    /// Internal topic: campaign cancellations for the message stage
-    /// [default: smsfold-message-commands]
+    /// Internal topic: campaign cancellations and receipts matched by
+    /// carrier id, for the message stage [default: smsfold-message-commands]
     #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_COMMANDS", value_name = "TOPIC")]
     pub message_commands_topic: Option<String>,
+    /// Internal topic: carrier ids of sent events and receipts that name only
+    /// a carrier id, keyed by carrier key [default: smsfold-carrier-join]
+    #[arg(long, env = "SMSFOLD_TOPIC_CARRIER_JOIN", value_name = "TOPIC")]
+    pub carrier_join_topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +186,17 @@ pub struct WorkerArgs {
     /// after its last status change, in event time [default: 168]
     #[arg(long, env = "SMSFOLD_RETENTION_HOURS", value_name = "HOURS")]
     pub retention_hours: Option<u64>,
+    /// Outcome of an SMPP receipt state, as STAT=OUTCOME with OUTCOME one of
+    /// delivered, undelivered, intermediate or unknown (repeatable, or
+    /// comma-separated in the variable), e.g. NOROUTE=undelivered. Adds to
+    /// or replaces the default table
+    #[arg(long = "receipt-state", env = "SMSFOLD_RECEIPT_STATES", value_name = "STAT=OUTCOME", value_delimiter = ',')]
+    pub receipt_states: Vec<String>,
+    /// Maximum wait of a receipt that names only a carrier id for the sent
+    /// event with that id, in milliseconds of event time; it is then
+    /// dead-lettered as receipt_unmatched [default: 3600000]
+    #[arg(long, env = "SMSFOLD_UNMATCHED_RECEIPT_WAIT_MS", value_name = "MS")]
+    pub unmatched_receipt_wait_ms: Option<u64>,
     /// Partitions of the internal campaign stage topic when smsfold creates
     /// it [default: the partition count of the message events topic]
     #[arg(long, env = "SMSFOLD_CAMPAIGN_STAGE_PARTITIONS", value_name = "PARTITIONS")]

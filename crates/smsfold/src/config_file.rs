@@ -27,6 +27,7 @@ pub struct FileSettings {
     pub batch_max_records: Option<usize>,
     pub batch_max_wait_ms: Option<u64>,
     pub retention_hours: Option<u64>,
+    pub unmatched_receipt_wait_ms: Option<u64>,
     pub campaign_stage_partitions: Option<i32>,
     pub replication_factor: Option<i32>,
     pub http_addr: Option<SocketAddr>,
@@ -34,6 +35,9 @@ pub struct FileSettings {
     pub log_format: Option<LogFormat>,
     #[serde(default)]
     pub topics: TopicSettings,
+    /// Outcomes of SMPP receipt states, by state: the `[receipt_states]` table.
+    #[serde(default)]
+    pub receipt_states: BTreeMap<String, String>,
     /// librdkafka properties, passed to every Kafka client as they are.
     #[serde(default)]
     pub kafka: BTreeMap<String, String>,
@@ -50,6 +54,7 @@ pub struct TopicSettings {
     pub dead_letter: Option<String>,
     pub campaign_stage: Option<String>,
     pub message_commands: Option<String>,
+    pub carrier_join: Option<String>,
 }
 
 /// A configuration file that was read and checked.
@@ -71,8 +76,8 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
     Ok(LoadedFile { settings, keys: keys(&table) })
 }
 
-/// Lists the settings in a table, naming those of [topics] and [kafka] with
-/// the table's name in front.
+/// Lists the settings in a table, naming those of [topics], [receipt_states]
+/// and [kafka] with the table's name in front.
 fn keys(table: &toml::Table) -> Vec<String> {
     let mut keys = Vec::new();
     for (key, value) in table {
@@ -169,6 +174,7 @@ mod tests {
             batch_max_records = 10
             batch_max_wait_ms = 20
             retention_hours = 24
+            unmatched_receipt_wait_ms = 60000
             campaign_stage_partitions = 3
             replication_factor = 2
             http_addr = "127.0.0.1:9000"
@@ -183,6 +189,10 @@ mod tests {
             dead_letter = "e"
             campaign_stage = "f"
             message_commands = "g"
+            carrier_join = "h"
+
+            [receipt_states]
+            NOROUTE = "undelivered"
 
             [kafka]
             "security.protocol" = "SASL_SSL"
@@ -199,6 +209,9 @@ mod tests {
         assert_eq!(settings.http_addr, Some("127.0.0.1:9000".parse().unwrap()));
         assert_eq!(settings.log_format, Some(LogFormat::Json));
         assert_eq!(settings.topics.message_commands.as_deref(), Some("g"));
+        assert_eq!(settings.topics.carrier_join.as_deref(), Some("h"));
+        assert_eq!(settings.unmatched_receipt_wait_ms, Some(60_000));
+        assert_eq!(settings.receipt_states["NOROUTE"], "undelivered");
         assert_eq!(settings.kafka["security.protocol"], "SASL_SSL");
     }
 

@@ -44,7 +44,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             // The mock cluster would create missing topics with its own
             // partition count, so every topic the worker uses is made here.
             let group_id = format!("smsfold-demo-{stamp}");
-            let changelogs = [format!("{group_id}-message-changelog"), format!("{group_id}-campaign-changelog")];
+            let changelogs = [
+                format!("{group_id}-message-changelog"),
+                format!("{group_id}-campaign-changelog"),
+                format!("{group_id}-carrier-changelog"),
+            ];
             for topic in topics.named().iter().map(|(_, topic)| *topic).chain(changelogs.iter().map(String::as_str)) {
                 cluster.create_topic(topic, PARTITIONS, 1)?;
             }

@@ -4,7 +4,8 @@
 //! Each non-blank line is one event in the JSON form of docs/events.md. A
 //! line with `message_id` is a message event, and one with `campaign_id` and
 //! no `message_id` a campaign event. Each goes to its topic, keyed by that
-//! id, with `content-type: application/json`. Every line is decoded as the worker
+//! id, with `content-type: application/json`. A delivery receipt in SMPP
+//! form without either id is a message event keyed by its carrier id. Every line is decoded as the worker
 //! decodes it before anything is sent, so an invalid file sends nothing
 //! (unless --skip-invalid is given).
 
@@ -17,6 +18,8 @@ use anyhow::{bail, Context};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use smsfold_domain::MessageEventKind;
+use smsfold_smpp::{read_smpp_receipt, StateTable};
 use smsfold_wire::{decode_campaign_event, decode_message_event, Format, CONTENT_TYPE_HEADER};
 use smsfold_worker::WorkerConfig;
 
@@ -141,6 +144,17 @@ fn route(line: &str, max_record_bytes: usize) -> Result<Routed, String> {
         let event = decode_campaign_event(Format::Json, line.as_bytes())
             .map_err(|error| format!("invalid campaign event: {error}"))?;
         Ok(Routed { topic: EventTopic::Campaign, key: event.campaign_id })
+    } else if object.get("kind").and_then(serde_json::Value::as_str) == Some("delivery_receipt") {
+        let event = decode_message_event(Format::Json, line.as_bytes())
+            .map_err(|error| format!("invalid message event: {error}"))?;
+        let MessageEventKind::SmppReceipt { receipt, error_code, done_at } = &event.kind else {
+            return Err("a delivery receipt needs message_id unless it is in SMPP form".to_owned());
+        };
+        // The state table changes outcomes only, so the default one finds
+        // the carrier id as the worker's does.
+        let reading = read_smpp_receipt(receipt, *error_code, *done_at, &StateTable::new())
+            .map_err(|error| format!("invalid receipt: {error}"))?;
+        Ok(Routed { topic: EventTopic::Message, key: reading.carrier_id })
     } else {
         Err("neither message_id nor campaign_id is set; a message event needs message_id, a campaign event \
              campaign_id"
@@ -323,6 +337,13 @@ mod tests {
     fn decode_error_named() {
         let line = r#"{"occurred_at":1,"message_id":"m-1","kind":"queued"}"#;
         assert_eq!(route(line, LIMIT).unwrap_err(), "invalid message event: missing field event_id");
+    }
+
+    #[test]
+    fn carrier_receipt_keyed_by_carrier_id() {
+        let line = r#"{"event_id":"r1","occurred_at":1,"kind":"delivery_receipt","receipt_text":"id: 7731 stat: UNDELIV err: 001"}"#;
+        let routed = route(line, 1024).unwrap();
+        assert_eq!((routed.topic, routed.key.as_str()), (EventTopic::Message, "7731"));
     }
 
     #[test]

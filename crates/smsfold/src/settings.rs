@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail};
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 use rdkafka::error::KafkaError;
+use smsfold_smpp::StateTable;
 use smsfold_wire::Format;
 use smsfold_worker::{GroupProtocol, Guarantee, WorkerConfig};
 
@@ -31,7 +32,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 pub const KAFKA_PROPERTY_ENV_PREFIX: &str = "SMSFOLD_KAFKA_PROPERTY_";
 
 /// The topic flags' argument ids and the settings they set.
-const TOPIC_ARGS: [(&str, &str); 7] = [
+const TOPIC_ARGS: [(&str, &str); 8] = [
     ("message_events_topic", "topics.message_events"),
     ("campaign_events_topic", "topics.campaign_events"),
     ("message_changes_topic", "topics.message_changes"),
@@ -39,6 +40,7 @@ const TOPIC_ARGS: [(&str, &str); 7] = [
     ("dead_letter_topic", "topics.dead_letter"),
     ("campaign_stage_topic", "topics.campaign_stage"),
     ("message_commands_topic", "topics.message_commands"),
+    ("carrier_join_topic", "topics.carrier_join"),
 ];
 
 /// The source of a setting's value.
@@ -133,6 +135,7 @@ pub fn resolve(
         (&mut settings.topics.dead_letter, &topics.dead_letter_topic),
         (&mut settings.topics.campaign_stage, &topics.campaign_stage_topic),
         (&mut settings.topics.message_commands, &topics.message_commands_topic),
+        (&mut settings.topics.carrier_join, &topics.carrier_join_topic),
     ];
     for ((slot, value), (arg_id, setting)) in topic_values.into_iter().zip(TOPIC_ARGS) {
         overlay.apply_arg(slot, value, setting, arg_id);
@@ -148,6 +151,11 @@ pub fn resolve(
         overlay.apply(&mut settings.batch_max_wait_ms, &worker.batch_max_wait_ms, "batch_max_wait_ms");
         overlay.apply(&mut settings.retention_hours, &worker.retention_hours, "retention_hours");
         overlay.apply(
+            &mut settings.unmatched_receipt_wait_ms,
+            &worker.unmatched_receipt_wait_ms,
+            "unmatched_receipt_wait_ms",
+        );
+        overlay.apply(
             &mut settings.campaign_stage_partitions,
             &worker.campaign_stage_partitions,
             "campaign_stage_partitions",
@@ -156,6 +164,21 @@ pub fn resolve(
         overlay.apply(&mut settings.http_addr, &worker.http_addr, "http_addr");
         overlay.apply(&mut settings.shutdown_timeout_ms, &worker.shutdown_timeout_ms, "shutdown_timeout_ms");
         // New settings of the worker's flags: one `overlay.apply` line each.
+
+        // Receipt states layer per state, like the Kafka properties below.
+        let origin = sources.origin("receipt_states").unwrap_or_else(|| Origin::Flag("--receipt-state".to_owned()));
+        for pair in &worker.receipt_states {
+            let Some((state, outcome)) = pair.split_once('=') else {
+                bail!(
+                    "invalid setting receipt_states{}: {pair:?} is not STAT=OUTCOME; write it as e.g. NOROUTE=undelivered",
+                    origin.in_message()
+                );
+            };
+            let state = state.trim().to_owned();
+            settings.receipt_states.retain(|known, _| !known.eq_ignore_ascii_case(&state));
+            origins.insert(format!("receipt_states.{state}"), origin.clone());
+            settings.receipt_states.insert(state, outcome.trim().to_owned());
+        }
     }
 
     for (name, value) in env {
@@ -243,6 +266,24 @@ impl Resolved {
         Ok(())
     }
 
+    /// Builds the receipt state table: the defaults with the configured
+    /// states. An invalid state or outcome names its setting and source.
+    fn receipt_states(&self) -> anyhow::Result<StateTable> {
+        let mut table = StateTable::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (state, outcome) in &self.settings.receipt_states {
+            let setting = format!("receipt_states.{state}");
+            if let Some(other) = seen.iter().find(|other| other.eq_ignore_ascii_case(state)) {
+                let problem = format!("names the state of receipt_states.{other} again; states ignore case, so keep one");
+                return Err(self.invalid(&setting, problem));
+            }
+            seen.push(state);
+            let parsed = outcome.parse().map_err(|error| self.invalid(&setting, format!("{outcome:?} is {error}")))?;
+            table.insert(state, parsed).map_err(|error| self.invalid(&setting, error))?;
+        }
+        Ok(table)
+    }
+
     /// Builds the worker's configuration and checks it, naming the first
     /// invalid setting and its source.
     pub fn worker_config(&self) -> anyhow::Result<WorkerConfig> {
@@ -263,6 +304,8 @@ impl Resolved {
         set(&mut config.batch_max_records, &settings.batch_max_records);
         set(&mut config.batch_max_wait, &settings.batch_max_wait_ms.map(Duration::from_millis));
         set(&mut config.retention, &settings.retention_hours.map(hours));
+        set(&mut config.unmatched_receipt_wait, &settings.unmatched_receipt_wait_ms.map(Duration::from_millis));
+        config.receipt_states = self.receipt_states()?;
         if settings.campaign_stage_partitions.is_some() {
             config.campaign_stage_partitions = settings.campaign_stage_partitions;
         }
@@ -276,6 +319,7 @@ impl Resolved {
         set(&mut config.topics.dead_letter, &topics.dead_letter);
         set(&mut config.topics.campaign_stage, &topics.campaign_stage);
         set(&mut config.topics.message_commands, &topics.message_commands);
+        set(&mut config.topics.carrier_join, &topics.carrier_join);
         config.kafka_properties = settings.kafka.clone();
 
         // ----- New WorkerConfig fields -------------------------------------
@@ -308,6 +352,7 @@ impl Resolved {
         row("batch_max_records", Some(integer(config.batch_max_records as u128)));
         row("batch_max_wait_ms", Some(integer(config.batch_max_wait.as_millis())));
         row("retention_hours", Some(integer(u128::from(config.retention.as_secs() / 3600))));
+        row("unmatched_receipt_wait_ms", Some(integer(config.unmatched_receipt_wait.as_millis())));
         row("campaign_stage_partitions", config.campaign_stage_partitions.map(|n| integer(n as u128)));
         row("replication_factor", Some(integer(config.replication_factor as u128)));
         row("http_addr", config.http_addr.map(|addr| text(&addr.to_string())));
@@ -316,6 +361,9 @@ impl Resolved {
         // New WorkerConfig fields: one `row(...)` line each.
         for (setting, topic) in config.topics.named() {
             row(setting, Some(text(topic)));
+        }
+        for (state, outcome) in &self.settings.receipt_states {
+            row(&format!("receipt_states.{state}"), Some(text(outcome)));
         }
         for (key, value) in &config.kafka_properties {
             let displayed = if is_secret(key) { "***" } else { value.as_str() };
@@ -443,7 +491,7 @@ pub fn render_toml(rows: &[Row]) -> String {
 
     let mut out = String::from("# The effective configuration of `smsfold run`; each value's source follows it.\n");
     write_lines(&mut out, &top);
-    for table in ["topics", "kafka"] {
+    for table in ["topics", "receipt_states", "kafka"] {
         if let Some(lines) = sections.get(table) {
             out.push_str(&format!("\n[{table}]\n"));
             write_lines(&mut out, lines);

@@ -454,12 +454,13 @@ fn report_of_unknown_campaign_fails() {
     let config = config_for(&topics);
     let mut worker = RunningWorker::start(&config);
 
-    // The worker creates the output topics; wait for them.
+    // The worker creates the output topics; wait for them and their leaders.
     let started = Instant::now();
     let output = loop {
         let output = run_with(&config, &["report", "no-such-campaign"]);
         let (_, stderr) = texts(&output);
-        if !stderr.contains("does not exist") || started.elapsed() > Duration::from_secs(30) {
+        let topic_not_ready = stderr.contains("does not exist") || stderr.contains("NotLeaderForPartition");
+        if !topic_not_ready || started.elapsed() > Duration::from_secs(30) {
             break output;
         }
         std::thread::sleep(Duration::from_millis(300));

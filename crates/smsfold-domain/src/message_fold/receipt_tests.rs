@@ -58,7 +58,7 @@ fn intermediate_receipt_never_ends_message() {
     assert_eq!(unknown.change, None);
     let receipts = projection(&fold, MESSAGE).receipts;
     assert_eq!(receipts.status_report, Some(report("ACCEPTD", "000")));
-    assert_eq!(receipts.shown(), Some(&report("ACCEPTD", "000")));
+    assert_eq!(receipts.current_report(), Some(&report("ACCEPTD", "000")));
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn progress_prefers_intermediate_over_unknown() {
     assert_eq!(receipts.status_report, None, "the sent event reported the status");
     let progress = receipts.progress.clone().expect("a progress report");
     assert_eq!((progress.outcome, progress.at), (ReceiptOutcome::Intermediate, at(3)));
-    assert_eq!(receipts.shown(), Some(&report("ENROUTE", "000")));
+    assert_eq!(receipts.current_report(), Some(&report("ENROUTE", "000")));
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn final_receipt_keeps_raw_report() {
     let applied = apply(&mut fold, &event(receipt(ReceiptOutcome::Undelivered, 1, Some(report("UNDELIV", "001")), None), 2));
 
     assert_eq!(applied.change.map(|c| (c.status, c.error_code)), Some((MessageStatus::Undelivered, 1)));
-    assert_eq!(projection(&fold, MESSAGE).receipts.shown(), Some(&report("UNDELIV", "001")));
+    assert_eq!(projection(&fold, MESSAGE).receipts.current_report(), Some(&report("UNDELIV", "001")));
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn later_status_drops_raw_report() {
     let receipts = projection(&fold, MESSAGE).receipts;
     assert_eq!(status_of(&fold, MESSAGE), MessageStatus::Delivered);
     assert_eq!(receipts.status_report, None);
-    assert_eq!(receipts.shown(), Some(&report("ACCEPTD", "000")));
+    assert_eq!(receipts.current_report(), Some(&report("ACCEPTD", "000")));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn multipart_undelivered_on_one_failed_segment() {
 
     let change = failed.change.expect("one failed segment ends the message");
     assert_eq!((change.status, change.error_code), (MessageStatus::Undelivered, 34));
-    assert_eq!(projection(&fold, MESSAGE).receipts.shown(), Some(&report("EXPIRED", "034")));
+    assert_eq!(projection(&fold, MESSAGE).receipts.current_report(), Some(&report("EXPIRED", "034")));
 }
 
 #[test]

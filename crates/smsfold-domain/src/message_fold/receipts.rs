@@ -60,7 +60,7 @@ pub struct ReceiptHistory {
 impl ReceiptHistory {
     /// Returns the raw stat and err to show for the message: those of the
     /// receipt behind its status, else those of its progress report.
-    pub fn shown(&self) -> Option<&CarrierReport> {
+    pub fn current_report(&self) -> Option<&CarrierReport> {
         self.status_report.as_ref().or(self.progress.as_ref().map(|progress| &progress.report))
     }
 

@@ -1,5 +1,7 @@
 use clap::{CommandFactory, FromArgMatches};
 
+use smsfold_smpp::Outcome;
+
 use super::*;
 use crate::cli::{Cli, Command};
 
@@ -89,6 +91,60 @@ fn kafka_properties_layered_per_key() {
     assert_eq!(properties["sasl.username"], "env");
     assert_eq!(properties["client.id"], "flag");
     assert_eq!(resolved.origin("kafka.sasl.username"), Origin::Env("SMSFOLD_KAFKA_PROPERTY_SASL_USERNAME".to_owned()));
+}
+
+#[test]
+fn receipt_states_layered_per_state() {
+    let file = config_file(
+        "bootstrap_servers = \"127.0.0.1:19092\"\n[receipt_states]\nNOROUTE = \"undelivered\"\nPENDING = \"unknown\"\n",
+    );
+    let args = ["--config", file.arg(), "--receipt-state", "pending=intermediate", "--receipt-state", "ACCEPTD=delivered"];
+    let resolved = resolve_config(&args, &[]).unwrap();
+    let table = resolved.worker_config().unwrap().receipt_states;
+
+    assert_eq!(table.outcome_of_stat("NOROUTE"), Outcome::Undelivered);
+    assert_eq!(table.outcome_of_stat("PENDING"), Outcome::Intermediate, "the flag replaces the file's state in any case");
+    assert_eq!(table.outcome_of_stat("ACCEPTD"), Outcome::Delivered);
+    assert_eq!(table.outcome_of_stat("DELIVRD"), Outcome::Delivered, "defaults stay");
+    assert_eq!(resolved.origin("receipt_states.NOROUTE"), Origin::File(file.0.clone()));
+    assert_eq!(resolved.origin("receipt_states.pending"), Origin::Flag("--receipt-state".to_owned()));
+    let rows = resolved.rows(&resolved.worker_config().unwrap());
+    assert_eq!(value(&rows, "receipt_states.NOROUTE").as_deref(), Some("\"undelivered\""));
+}
+
+#[test]
+fn invalid_receipt_outcome_names_state() {
+    let file = config_file("bootstrap_servers = \"127.0.0.1:19092\"\n[receipt_states]\nNOROUTE = \"failed\"\n");
+
+    let error = resolve_config(&["--config", file.arg()], &[]).unwrap().worker_config().unwrap_err().to_string();
+
+    let expected = format!("invalid setting receipt_states.NOROUTE in {}: \"failed\" is not one of", file.arg());
+    assert!(error.starts_with(&expected), "{error}");
+}
+
+#[test]
+fn receipt_states_differing_in_case_rejected() {
+    let file = config_file("bootstrap_servers = \"127.0.0.1:19092\"\n[receipt_states]\nNOROUTE = \"undelivered\"\nnoroute = \"unknown\"\n");
+
+    let error = resolve_config(&["--config", file.arg()], &[]).unwrap().worker_config().unwrap_err().to_string();
+
+    assert!(error.contains("states ignore case"), "{error}");
+}
+
+#[test]
+fn receipt_state_without_equals_rejected() {
+    let error = resolve_config(&["--receipt-state", "NOROUTE"], &[]).unwrap_err().to_string();
+
+    assert!(error.starts_with("invalid setting receipt_states (from --receipt-state)"), "{error}");
+}
+
+#[test]
+fn unmatched_receipt_wait_read() {
+    let args = ["--bootstrap-servers", "127.0.0.1:19092", "--unmatched-receipt-wait-ms", "1500", "--carrier-join-topic", "cj"];
+    let config = resolve_config(&args, &[]).unwrap().worker_config().unwrap();
+
+    assert_eq!(config.unmatched_receipt_wait, Duration::from_millis(1500));
+    assert_eq!(config.topics.carrier_join, "cj");
 }
 
 #[test]
@@ -217,7 +273,7 @@ fn help_defaults_match_effective_defaults() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 21, "settings with a stated default");
+    assert_eq!(checked, 23, "settings with a stated default");
 }
 
 #[test]

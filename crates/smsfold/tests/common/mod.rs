@@ -80,7 +80,7 @@ impl Drop for TempFile {
     }
 }
 
-/// The seven topic names of one test, all under one fresh prefix.
+/// The eight topic names of one test, all under one fresh prefix.
 pub struct TestTopics {
     pub prefix: String,
 }
@@ -106,6 +106,7 @@ impl TestTopics {
             ("dead_letter", "smsfold-dead-letter"),
             ("campaign_stage", "smsfold-campaign-stage"),
             ("message_commands", "smsfold-message-commands"),
+            ("carrier_join", "smsfold-carrier-join"),
         ] {
             table.push_str(&format!("{key} = \"{}\"\n", self.name(name)));
         }

@@ -1,0 +1,120 @@
+//! The campaign stage. Campaign events are checked and forwarded to the
+//! campaign stage topic, where they meet their campaign's message updates.
+//! The stage folds both and broadcasts cancellations.
+
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use smsfold_domain::{MessageUpdate, Timestamp};
+use smsfold_wire::changelog;
+use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdateRecord};
+use smsfold_wire::{decode_campaign_event, Format, CONTENT_TYPE_HEADER};
+
+use super::{header, observe_age, Processor, CAMPAIGN_EVENT, MESSAGE_UPDATE, RECORD_TYPE_HEADER};
+use crate::metrics;
+use crate::output::{Output, Outputs};
+use crate::projections::Projections;
+
+impl Processor {
+    /// Checks a campaign event and forwards it, unchanged, to the campaign
+    /// stage topic keyed by campaign id.
+    pub(super) fn on_campaign_event(&self, record: &BorrowedMessage<'_>, outputs: &mut Outputs) {
+        let Some((value, format)) = self.read_value(record, outputs) else { return };
+        let event = match decode_campaign_event(format, value) {
+            Ok(event) => event,
+            Err(error) => return self.decode_failed(record, &error, outputs),
+        };
+        if !self.check_key(record, "campaign_id", &event.campaign_id, outputs) {
+            return;
+        }
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = record.headers() {
+            for header in original.iter() {
+                headers = headers.insert(Header { key: header.key, value: header.value });
+            }
+        }
+        headers = headers.insert(Header { key: RECORD_TYPE_HEADER, value: Some(CAMPAIGN_EVENT) });
+        outputs.push(Output {
+            topic: self.topics.campaign_stage.clone(),
+            partition: None,
+            key: Some(event.campaign_id.into_bytes()),
+            payload: Some(value.to_vec()),
+            headers: Some(headers),
+        });
+    }
+
+    pub(super) fn on_campaign_stage_record(&self, record: &BorrowedMessage<'_>, projections: &mut Projections, outputs: &mut Outputs) {
+        let fold = projections.campaigns.entry(record.partition()).or_default();
+        let value = record.payload().unwrap_or_default();
+        if header(record, RECORD_TYPE_HEADER) == Some(MESSAGE_UPDATE) {
+            let update = match MessageUpdateRecord::decode(value) {
+                Ok(update) => update,
+                Err(error) => return self.decode_failed(record, &error, outputs),
+            };
+            let change = fold.record(&MessageUpdate {
+                campaign_id: &update.campaign_id,
+                message_id: &update.message_id,
+                status: update.status,
+                segments: update.segments,
+                at: update.status_at,
+            });
+            if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
+                let (key, value) =
+                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
+                self.changelog(&self.campaign_changelog, record.partition(), key, Some(value), outputs);
+            }
+            if let Some(change) = change {
+                let projection = fold.get(&update.campaign_id);
+                if let Some(projection) = &projection {
+                    let (key, value) = changelog::campaign_record(projection);
+                    self.changelog(&self.campaign_changelog, record.partition(), key, Some(value), outputs);
+                }
+                self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
+            }
+            return;
+        }
+
+        let format = match Format::detect(header(record, CONTENT_TYPE_HEADER), value) {
+            Ok(format) => format,
+            Err(error) => return self.decode_failed(record, &error, outputs),
+        };
+        let event = match decode_campaign_event(format, value) {
+            Ok(event) => event,
+            Err(error) => return self.decode_failed(record, &error, outputs),
+        };
+        metrics::event_consumed(event.kind.name());
+        observe_age(event.occurred_at);
+        let change = match fold.apply(&event) {
+            Ok(change) => change,
+            Err(reject) => return self.dead_letter(record, reject.reason(), &reject.to_string(), outputs),
+        };
+        let projection = fold.get(&event.campaign_id);
+        if let Some(projection) = &projection {
+            let (key, value) = changelog::campaign_record(projection);
+            self.changelog(&self.campaign_changelog, record.partition(), key, Some(value), outputs);
+        }
+        let Some(change) = change else { return };
+        let cancelled = change.status == smsfold_domain::CampaignStatus::Cancelled;
+        self.campaign_change(&event.campaign_id, change, projection, &event.event_id, outputs);
+        if cancelled {
+            self.broadcast_cancellation(&event.campaign_id, &event.event_id, event.occurred_at, outputs);
+        }
+    }
+
+    fn broadcast_cancellation(&self, campaign_id: &str, event_id: &str, at: Timestamp, outputs: &mut Outputs) {
+        let command = CampaignCancelledRecord {
+            campaign_id: campaign_id.to_owned(),
+            cause_event_id: event_id.to_owned(),
+            occurred_at: at,
+        };
+        let mut payload = Vec::new();
+        command.encode(&mut payload);
+        for partition in 0..self.message_command_partitions {
+            outputs.push(Output {
+                topic: self.topics.message_commands.clone(),
+                partition: Some(partition),
+                key: Some(campaign_id.as_bytes().to_vec()),
+                payload: Some(payload.clone()),
+                headers: None,
+            });
+        }
+    }
+}
