@@ -99,7 +99,7 @@ for (const [index, example] of blocks.entries()) {
   const where = `docs/events.md JSON example ${index + 1}`;
   if ("counts" in example) {
     validate(where, "CampaignStatusChangedJson", example);
-  } else if ("kind" in example && "message_id" in example) {
+  } else if ("kind" in example && ("message_id" in example || example.kind === "delivery_receipt")) {
     validate(where, "MessageEventJson", example);
   } else if ("kind" in example) {
     validate(where, "CampaignEventJson", example);
@@ -159,6 +159,12 @@ const rejected = [
   ["receipt without outcome (missing_field)", "MessageEventJson", { ...base, kind: "delivery_receipt" }],
   ["receipt with outcome null (missing_field)", "MessageEventJson", { ...base, kind: "delivery_receipt", outcome: null }],
   ["outcome unknown (invalid_value)", "MessageEventJson", { ...base, kind: "delivery_receipt", outcome: "lost" }],
+  ["outcome and receipt text together (invalid_value)", "MessageEventJson", { ...base, kind: "delivery_receipt", outcome: "delivered", receipt_text: "id:55 stat:DELIVRD" }],
+  ["decided receipt without message_id (missing_field)", "MessageEventJson", { event_id: "e-1", occurred_at: 1, kind: "delivery_receipt", outcome: "delivered" }],
+  ["sent without message_id (missing_field)", "MessageEventJson", { event_id: "e-1", occurred_at: 1, kind: "sent" }],
+  ["message_state above 255 (invalid_json)", "MessageEventJson", { ...base, kind: "delivery_receipt", receipted_message_id: "55", message_state: 256 }],
+  ["empty segment carrier id (invalid_value)", "MessageEventJson", { ...base, kind: "sent", segment_carrier_message_ids: ["7A01", ""] }],
+  ["carrier id over 64 bytes (invalid_value)", "MessageEventJson", { ...base, kind: "sent", carrier_message_id: "7".repeat(65) }],
   ["segments above 65535 (invalid_json)", "MessageEventJson", { ...base, kind: "accepted", segments: 65536 }],
   ["segments as a string (invalid_json)", "MessageEventJson", { ...base, kind: "accepted", segments: "2" }],
   ["segments on another kind as a string (invalid_json)", "MessageEventJson", { ...base, kind: "queued", segments: "2" }],
@@ -191,6 +197,7 @@ const expectedAddresses = {
   deadLetter: defaults.dead_letter,
   campaignStage: defaults.campaign_stage,
   messageCommands: defaults.message_commands,
+  carrierJoin: defaults.carrier_join,
 };
 for (const [channel, address] of Object.entries(expectedAddresses)) {
   if (address === undefined) {
@@ -201,7 +208,7 @@ for (const [channel, address] of Object.entries(expectedAddresses)) {
     fail(`asyncapi: channel ${channel}'s Kafka binding names another topic than ${address}`);
   }
 }
-for (const [channel, suffix] of [["messageChangelog", "message-changelog"], ["campaignChangelog", "campaign-changelog"]]) {
+for (const [channel, suffix] of [["messageChangelog", "message-changelog"], ["campaignChangelog", "campaign-changelog"], ["carrierChangelog", "carrier-changelog"]]) {
   if (!config.includes(`format!("{}-${suffix}", self.group_id)`)) {
     fail(`crates/smsfold-worker/src/config.rs: the ${suffix} topic is no longer named GROUP_ID-${suffix}`);
   }
@@ -210,7 +217,7 @@ for (const [channel, suffix] of [["messageChangelog", "message-changelog"], ["ca
   }
 }
 const internal = Object.entries(channels).filter(([, channel]) => channel.tags?.some((tag) => tag.name === "internal")).map(([name]) => name);
-sameSet("asyncapi: channels tagged internal", new Set(internal), new Set(["campaignStage", "messageCommands", "messageChangelog", "campaignChangelog"]));
+sameSet("asyncapi: channels tagged internal", new Set(internal), new Set(["campaignStage", "messageCommands", "carrierJoin", "messageChangelog", "campaignChangelog", "carrierChangelog"]));
 
 const deadLetterSource = read("crates/smsfold-worker/src/dead_letter.rs");
 const headerNames = new Set([...deadLetterSource.matchAll(/pub const \w+_HEADER: &str = "([\w-]+)";/g)].map((match) => match[1]));

@@ -139,3 +139,50 @@ pub fn message_json(projection: &MessageProjection) -> Value {
         "delivered_segments": projection.receipts.delivered_segments.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use smsfold_domain::{CarrierReport, Channel, ReceiptHistory, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn message_json_shows_raw_report() {
+        let receipts = ReceiptHistory {
+            status_report: Some(CarrierReport::new(Some("UNDELIV"), Some("001"))),
+            ..ReceiptHistory::default()
+        };
+        let projection = MessageProjection {
+            message_id: "m-1".into(),
+            status: MessageStatus::Undelivered,
+            status_at: Timestamp::from_millis(5),
+            error_code: 1,
+            campaign_id: None,
+            segments: 1,
+            channel: Channel::Sms,
+            receipts,
+        };
+
+        let value = message_json(&projection);
+
+        assert_eq!(value["receipt_stat"], "UNDELIV");
+        assert_eq!(value["receipt_err"], "001");
+        assert_eq!(value["delivered_segments"], 0);
+    }
+
+    #[test]
+    fn message_json_without_receipt_has_nulls() {
+        let projection = MessageProjection {
+            message_id: "m-2".into(),
+            status: MessageStatus::Sent,
+            status_at: Timestamp::from_millis(5),
+            error_code: 0,
+            campaign_id: None,
+            segments: 1,
+            channel: Channel::Sms,
+            receipts: ReceiptHistory::default(),
+        };
+
+        assert!(message_json(&projection)["receipt_stat"].is_null());
+    }
+}

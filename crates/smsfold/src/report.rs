@@ -92,6 +92,9 @@ struct MessageState {
     status: MessageStatus,
     at: Timestamp,
     error_code: u32,
+    /// The raw stat and err of the SMPP receipt behind the status, if any.
+    receipt_stat: Option<String>,
+    receipt_err: Option<String>,
     /// True once a change named the reported campaign.
     in_campaign: bool,
 }
@@ -143,8 +146,14 @@ impl Folded {
         };
         let in_campaign =
             names_campaign || self.messages.get(change.message_id.as_ref()).is_some_and(|m| m.in_campaign);
-        let state =
-            MessageState { status: change.status, at: change.occurred_at, error_code: change.error_code, in_campaign };
+        let state = MessageState {
+            status: change.status,
+            at: change.occurred_at,
+            error_code: change.error_code,
+            receipt_stat: change.receipt_stat.as_deref().map(str::to_owned),
+            receipt_err: change.receipt_err.as_deref().map(str::to_owned),
+            in_campaign,
+        };
         self.messages.insert(change.message_id.to_string(), state);
     }
 
@@ -193,6 +202,8 @@ impl Folded {
                         status: state.status,
                         status_at: rfc3339(state.at),
                         error_code: state.error_code,
+                        receipt_stat: state.receipt_stat,
+                        receipt_err: state.receipt_err,
                     })
                     .collect()
             }),
@@ -287,6 +298,8 @@ struct MessageRow {
     status: MessageStatus,
     status_at: String,
     error_code: u32,
+    receipt_stat: Option<String>,
+    receipt_err: Option<String>,
 }
 
 fn serialize_status<S: serde::Serializer>(status: &Option<CampaignStatus>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -349,13 +362,15 @@ fn render_table(report: &Report) -> String {
     }
     if let Some(messages) = &report.messages {
         let mut details = new_table();
-        details.set_header(["Message", "Status", "Since", "Error code"]);
+        details.set_header(["Message", "Status", "Since", "Error code", "Receipt stat", "Receipt err"]);
         for message in messages {
             details.add_row([
                 message.message_id.clone(),
                 message.status.as_str().to_owned(),
                 message.status_at.clone(),
                 message.error_code.to_string(),
+                message.receipt_stat.clone().unwrap_or_else(|| "-".to_owned()),
+                message.receipt_err.clone().unwrap_or_else(|| "-".to_owned()),
             ]);
         }
         out.push_str(&format!("{details}\n"));
@@ -369,7 +384,8 @@ fn render_csv(report: &Report) -> anyhow::Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     match &report.messages {
         Some(messages) => {
-            writer.write_record(["campaign_id", "message_id", "status", "status_at", "error_code"])?;
+            let header = ["campaign_id", "message_id", "status", "status_at", "error_code", "receipt_stat", "receipt_err"];
+            writer.write_record(header)?;
             for message in messages {
                 writer.write_record([
                     report.campaign_id.as_str(),
@@ -377,6 +393,8 @@ fn render_csv(report: &Report) -> anyhow::Result<String> {
                     message.status.as_str(),
                     &message.status_at,
                     &message.error_code.to_string(),
+                    message.receipt_stat.as_deref().unwrap_or_default(),
+                    message.receipt_err.as_deref().unwrap_or_default(),
                 ])?;
             }
         }

@@ -339,7 +339,7 @@ fn produce_run_report_tail() {
 
     let output = run_with(&config, &["report", "cmp-e2e", "--messages"]);
     let rows = table_rows(&String::from_utf8_lossy(&output.stdout));
-    assert!(has_row(&rows, &["m3", "undelivered", "2024-03-15T10:00:06Z", "30003"]), "{rows:?}");
+    assert!(has_row(&rows, &["m3", "undelivered", "2024-03-15T10:00:06Z", "30003", "-", "-"]), "{rows:?}");
 
     // CSV report: the summary row, then one row per message.
     let output = run_with(&config, &["report", "cmp-e2e", "--output", "csv"]);
@@ -365,9 +365,9 @@ fn produce_run_report_tail() {
     let output = run_with(&config, &["report", "cmp-e2e", "--output", "csv", "--messages"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0], "campaign_id,message_id,status,status_at,error_code");
+    assert_eq!(lines[0], "campaign_id,message_id,status,status_at,error_code,receipt_stat,receipt_err");
     assert_eq!(lines.len(), 6, "{stdout}");
-    assert!(lines.contains(&"cmp-e2e,m4,failed,2024-03-15T10:00:02Z,30001"), "{stdout}");
+    assert!(lines.contains(&"cmp-e2e,m4,failed,2024-03-15T10:00:02Z,30001,,"), "{stdout}");
 
     // Every change, then one campaign's, then the dead letters.
     let output = run_with(&config, &["tail", "--from-beginning", "--output", "json", "--idle-exit-ms", "3000"]);
