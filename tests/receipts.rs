@@ -162,7 +162,7 @@ async fn receipts_reach_their_messages() {
     let mut expected: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
     let mut records = Vec::new();
     let mut campaign_records = Vec::new();
-    for (kind, extra) in [("created", json!({"name": "receipts"})), ("started_sending", json!({"recipients": 13}))] {
+    for (kind, extra) in [("created", json!({"name": "receipts"})), ("started_sending", json!({"recipients": 14}))] {
         let mut event = json!({"event_id": format!("cev-{kind}"), "occurred_at": BASE, "campaign_id": CAMPAIGN, "kind": kind});
         if let (Value::Object(event), Value::Object(extra)) = (&mut event, extra) {
             event.extend(extra);
@@ -178,7 +178,8 @@ async fn receipts_reach_their_messages() {
 
     // Every message is accepted into the campaign, and all but one of them
     // sent with their carrier ids.
-    let one_segment = ["m-hex", "m-spaces", "m-55", "m-tlv", "m-early", "m-direct", "m-16", "m-a", "m-noroute", "m-weird", "m-failed"];
+    let one_segment =
+        ["m-hex", "m-spaces", "m-55", "m-tlv", "m-early", "m-late-sent", "m-direct", "m-16", "m-a", "m-noroute", "m-weird", "m-failed"];
     let mut accepted_ids = BTreeMap::new();
     for message_id in one_segment {
         let (id, record) = events.accepted(message_id, 1);
@@ -235,8 +236,11 @@ async fn receipts_reach_their_messages() {
     let tlv_fields = json!({"kind": "delivery_receipt", "receipt_text": TEXT_4F2A, "receipted_message_id": "4F2A", "message_state": 2});
     let (tlv, record) = events.json("4F2A", tlv_fields);
     records.push(record);
-    // A receipt that arrives before its sent event.
+    // Receipts that arrive before their sent events: one meets it before
+    // the restart and one after.
     let (early, record) = events.carrier_receipt("A1B2C3D4E5", &receipt_text("A1B2C3D4E5", "DELIVRD", "000"));
+    records.push(record);
+    let (late_sent_receipt, record) = events.carrier_receipt("E1E1E1", &receipt_text("E1E1E1", "DELIVRD", "000"));
     records.push(record);
     // A receipt that names its message id.
     let direct_fields = json!({"message_id": "m-direct", "kind": "delivery_receipt", "receipt_text": receipt_text("D1EC7", "DELIVRD", "000")});
@@ -276,12 +280,19 @@ async fn receipts_reach_their_messages() {
     produce(&records).await;
     records.clear();
 
-    // Wait for the receipts to be folded, with two still waiting.
+    // Wait for the receipts to be folded, with three still waiting. Then
+    // one of them meets its sent event.
     wait_until("the first receipts to be folded", Duration::from_secs(120), || {
         message_status(&instances, "m-three").as_deref() == Some("delivered")
             && message_status(&instances, "m-noroute").as_deref() == Some("undelivered")
             && message_status(&instances, "m-tlv").as_deref() == Some("delivered")
-            && pending_receipts(&instances) == 2
+            && pending_receipts(&instances) == 3
+    })
+    .await;
+    let (late_sent, record) = events.sent("m-late-sent", "e1e1e1");
+    produce(&[record]).await;
+    wait_until("a waiting receipt to meet its sent event", Duration::from_secs(60), || {
+        message_status(&instances, "m-late-sent").as_deref() == Some("delivered") && pending_receipts(&instances) == 2
     })
     .await;
     let hex_projection = projection_of(&instances, "m-hex").expect("m-hex");
@@ -293,8 +304,8 @@ async fn receipts_reach_their_messages() {
     let accepted = projection_of(&instances, "m-55").expect("m-55");
     assert_eq!(accepted.status, MessageStatus::Sent, "ACCEPTD ends nothing");
 
-    // Restart both instances: the waiting receipts are restored from the
-    // carrier join changelog.
+    // Restart both instances: the two receipts still waiting are restored
+    // from the carrier join changelog, and the matched one is not.
     stop(instances, shutdown_tx).await;
     let (shutdown_tx, shutdown) = watch::channel(false);
     let instances = vec![start_worker(&config, "one", &shutdown), start_worker(&config, "two", &shutdown)];
@@ -323,7 +334,7 @@ async fn receipts_reach_their_messages() {
     produce(&[late]).await;
     let dispatched = json!({
         "event_id": "cev-dispatch", "occurred_at": BASE + 1000, "campaign_id": CAMPAIGN, "kind": "dispatch_finished",
-        "dispatched": 13,
+        "dispatched": 14,
     });
     produce(&[Record {
         topic: topics.campaign_events.clone(),
@@ -342,6 +353,7 @@ async fn receipts_reach_their_messages() {
         expected.get_mut(message_id).unwrap().push(sent_change(message_id));
     }
     expected.get_mut("m-early").unwrap().push(change(Some("accepted"), "sent", &early_sent));
+    expected.get_mut("m-late-sent").unwrap().push(change(Some("accepted"), "sent", &late_sent));
     expected.get_mut("m-failed").unwrap().push(change(Some("accepted"), "failed", &failed_id));
     let delivered = |cause: &str, stat: &str| receipt_change("sent", "delivered", cause, stat, "000");
     expected.get_mut("m-hex").unwrap().push(delivered(&hex, "DELIVRD"));
@@ -349,6 +361,7 @@ async fn receipts_reach_their_messages() {
     expected.get_mut("m-55").unwrap().push(delivered(&delivered_55, "DELIVRD"));
     expected.get_mut("m-tlv").unwrap().push(delivered(&tlv, "DELIVRD"));
     expected.get_mut("m-early").unwrap().push(delivered(&early, "DELIVRD"));
+    expected.get_mut("m-late-sent").unwrap().push(delivered(&late_sent_receipt, "DELIVRD"));
     expected.get_mut("m-direct").unwrap().push(delivered(&direct, "DELIVRD"));
     expected.get_mut("m-two").unwrap().push(receipt_change("sent", "undelivered", &two_failed, "EXPIRED", "0034"));
     expected.get_mut("m-noroute").unwrap().push(receipt_change("sent", "undelivered", &noroute, "NOROUTE", "012"));
@@ -380,14 +393,15 @@ async fn receipts_reach_their_messages() {
     }
     assert_eq!(changes.len(), total, "number of message changes");
 
-    // The campaign counts: delivered m-hex, m-55, m-tlv, m-early, m-direct,
-    // m-three; undelivered m-spaces, m-two, m-noroute; sent m-16, m-a,
-    // m-weird; failed m-failed. Segments 11 + 3 + 2, billed but for m-failed.
+    // The campaign counts: delivered m-hex, m-55, m-tlv, m-early,
+    // m-late-sent, m-direct, m-three; undelivered m-spaces, m-two,
+    // m-noroute; sent m-16, m-a, m-weird; failed m-failed. Segments
+    // 12 + 3 + 2, billed but for m-failed.
     wait_until("the campaign to count every message", Duration::from_secs(60), || {
         instances.iter().any(|instance| {
             let projections = instance.projections.lock().unwrap();
             projections.campaign(CAMPAIGN).is_some_and(|campaign| {
-                campaign.counts.count(MessageStatus::Delivered) == 6 && campaign.counts.count(MessageStatus::Undelivered) == 3
+                campaign.counts.count(MessageStatus::Delivered) == 7 && campaign.counts.count(MessageStatus::Undelivered) == 3
             })
         })
     })
@@ -397,13 +411,13 @@ async fn receipts_reach_their_messages() {
         .find_map(|instance| instance.projections.lock().unwrap().campaign(CAMPAIGN))
         .expect("the campaign");
     let counts = campaign.counts;
-    assert_eq!(counts.count(MessageStatus::Delivered), 6, "delivered");
+    assert_eq!(counts.count(MessageStatus::Delivered), 7, "delivered");
     assert_eq!(counts.count(MessageStatus::Undelivered), 3, "undelivered");
     assert_eq!(counts.count(MessageStatus::Sent), 3, "sent");
     assert_eq!(counts.count(MessageStatus::Failed), 1, "failed");
-    assert_eq!(counts.messages(), 13, "messages");
-    assert_eq!(counts.segments, 16, "segments");
-    assert_eq!(counts.billable_segments, 15, "billable segments");
+    assert_eq!(counts.messages(), 14, "messages");
+    assert_eq!(counts.segments, 17, "segments");
+    assert_eq!(counts.billable_segments, 16, "billable segments");
     assert_eq!(campaign.status.map(|status| status.as_str()), Some("completed"));
     for (message_id, status) in &final_statuses {
         assert_eq!(message_status(&instances, message_id).as_ref(), Some(status), "projection of {message_id}");

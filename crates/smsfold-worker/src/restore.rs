@@ -137,6 +137,10 @@ fn restore_topic(
     consumer.assign(&assignment).map_err(WorkerError::Kafka)?;
     info!(topic, partitions = partitions.len(), "restoring state from a changelog");
 
+    // The carrier join removes entries (a matched or expired receipt, an
+    // evicted link) with tombstones, so its entries are applied only once
+    // the last record of each key is known.
+    let mut latest: HashMap<(i32, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
     let mut remaining: Vec<i32> = partitions.to_vec();
     let mut last_report = Instant::now();
     while !remaining.is_empty() {
@@ -144,8 +148,12 @@ fn restore_topic(
             Some(Ok(record)) => {
                 restored.records += 1;
                 let partition = record.partition();
-                let entry = changelog::decode(record.key().unwrap_or_default(), record.payload());
-                apply(restored, stage, partition, entry);
+                let key = record.key().unwrap_or_default();
+                if stage == Stage::Carrier {
+                    latest.insert((partition, key.to_vec()), record.payload().map(<[u8]>::to_vec));
+                } else {
+                    apply(restored, stage, partition, changelog::decode(key, record.payload()));
+                }
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
                     let high = high_watermarks.get(&partition).copied().unwrap_or(0);
@@ -160,6 +168,9 @@ fn restore_topic(
             Some(Err(error)) => warn!(%error, topic, "changelog read failed; retrying"),
             None => {}
         }
+    }
+    for ((partition, key), value) in latest {
+        apply(restored, stage, partition, changelog::decode(&key, value.as_deref()));
     }
     Ok(())
 }
