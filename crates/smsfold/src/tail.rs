@@ -224,6 +224,9 @@ fn text_line(entity: Entity, value: &Map<String, Value>) -> String {
             if value.get("error_code").and_then(Value::as_u64).is_some_and(|code| code != 0) {
                 line.push_str(&format!("  error {}", field("error_code")));
             }
+            if value.contains_key("receipt_stat") || value.contains_key("receipt_err") {
+                line.push_str(&format!("  receipt {}/{}", field("receipt_stat"), field("receipt_err")));
+            }
             line.push_str(&format!("  cause {}", field("cause_event_id")));
             line
         }
@@ -309,6 +312,19 @@ mod tests {
         assert_eq!(
             text_line(Entity::Message, &value),
             "2024-03-15T18:00:04.9Z  message   m-1  sent -> undelivered  campaign c-1  error 30003  cause e-7"
+        );
+    }
+
+    #[test]
+    fn receipt_change_shows_raw_report() {
+        let value = object(json!({
+            "message_id": "m-1", "campaign_id": null, "previous_status": "sent", "status": "undelivered",
+            "occurred_at": "2024-03-15T18:00:31Z", "cause_event_id": "e-12", "error_code": 1,
+            "receipt_stat": "UNDELIV", "receipt_err": "001",
+        }));
+        assert_eq!(
+            text_line(Entity::Message, &value),
+            "2024-03-15T18:00:31Z  message   m-1  sent -> undelivered  error 1  receipt UNDELIV/001  cause e-12"
         );
     }
 
