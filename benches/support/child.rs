@@ -127,6 +127,11 @@ impl WorkerProcess {
         Ok(WorkerProcess { child: Some(child), http, log })
     }
 
+    /// Returns the process id, or `None` once the process has been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends SIGKILL (what `Child::kill` sends on Unix) and reaps the process.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -243,6 +243,7 @@ impl ProducerContext for DeliveryCounter {
 
 /// A topic a worker group consumes, and whether it is written in Kafka
 /// transactions.
+#[derive(Debug, Clone)]
 pub struct Consumed {
     pub topic: String,
     /// A committed transaction ends with a commit marker, one offset past
