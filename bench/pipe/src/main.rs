@@ -59,6 +59,16 @@ struct Args {
     /// Consumer group protocol: consumer (KIP-848) or classic.
     #[arg(long, default_value = "consumer")]
     group_protocol: String,
+    /// A librdkafka property for the consumer and the producer, KEY=VALUE; give it once per property.
+    #[arg(long = "kafka-property", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// The open transaction: where each input partition stands.
@@ -140,21 +150,27 @@ fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
     } else {
         config.set("partition.assignment.strategy", "range");
     }
+    for (key, value) in &args.kafka_properties {
+        config.set(key, value);
+    }
     config.create().context("could not create the consumer")
 }
 
 /// Creates the producer with smsfold's settings.
 fn producer(args: &Args) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.bootstrap_servers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .set("transactional.id", format!("{}-pipe", args.group_id))
-        .set("transaction.timeout.ms", "10000")
-        .create()
-        .context("could not create the transactional producer")
+        .set("transaction.timeout.ms", "10000");
+    for (key, value) in &args.kafka_properties {
+        config.set(key, value);
+    }
+    config.create().context("could not create the transactional producer")
 }
 
 /// Hands a copy of `record` to the producer, waiting while its queue is full.
@@ -199,6 +215,19 @@ fn commit(
         offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
     }
     let group = consumer.group_metadata().context("the consumer has no group metadata")?;
+
+    // Wait for the acknowledgements here: rdkafka 0.39's commit_transaction
+    // first flushes, and its flush polls in steps of 100 ms while anything
+    // is in flight, which would add up to 100 ms to every commit. The
+    // producer's own thread serves the delivery reports meanwhile.
+    let deadline = Instant::now() + COMMIT_TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() > deadline {
+            let _ = producer.abort_transaction(COMMIT_TIMEOUT);
+            bail!("the broker did not acknowledge a batch of {} records within {} s; it was aborted", batch.records, COMMIT_TIMEOUT.as_secs());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
     let committed = producer
         .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
         .and_then(|()| producer.commit_transaction(COMMIT_TIMEOUT));
