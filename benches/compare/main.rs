@@ -35,6 +35,7 @@
 //! | `SMSFOLD_COMPARE_FULL_RATE` | smsfold's saturation median | Events/s that the latency rates are shares of |
 //! | `SMSFOLD_COMPARE_JAVA_HEAP` | 1g | `-Xmx` of the Kafka Streams JVM |
 //! | `SMSFOLD_COMPARE_STREAMS_THREADS` | 2 | `num.stream.threads` |
+//! | `SMSFOLD_COMPARE_COMMIT_INTERVAL_MS` | 100 | How long a transaction stays open: smsfold's and the pipe's `--batch-max-wait-ms`, Kafka Streams' `commit.interval.ms` (each one's default is 100) |
 //! | `SMSFOLD_COMPARE_JAR` | bench/kafka-streams/target/smsfold-kafka-streams.jar | The Kafka Streams application |
 //! | `SMSFOLD_COMPARE_KEEP_TOPICS` | unset | Set to 1 to keep topics and state for inspection |
 
@@ -137,7 +138,7 @@ impl Settings {
     }
 }
 
-fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
+pub fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
         Ok(value) => value.replace('_', "").parse().with_context(|| format!("invalid setting {name}={value:?}: expected a whole number")),
         Err(_) => Ok(default),
@@ -174,14 +175,16 @@ fn run() -> anyhow::Result<()> {
     let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("compare"));
     std::fs::create_dir_all(&log_dir).with_context(|| format!("could not create {}", log_dir.display()))?;
     let jar = std::env::var("SMSFOLD_COMPARE_JAR").map_or_else(|_| repository.join("bench/kafka-streams/target/smsfold-kafka-streams.jar"), PathBuf::from);
-    let java_heap = std::env::var("SMSFOLD_COMPARE_JAVA_HEAP").unwrap_or_else(|_| "1g".to_owned());
-    let streams_threads = env_number("SMSFOLD_COMPARE_STREAMS_THREADS", 2)? as usize;
-    let programs = systems::build(&repository, jar, java_heap, streams_threads, kafka.bootstrap.clone(), log_dir.clone())?;
+    let programs = systems::build(&repository, jar, kafka.bootstrap.clone(), log_dir.clone())?;
 
     println!("compare: smsfold, the transactional pipe and Kafka Streams on one broker");
     support::machine::print(&repository, &kafka.bootstrap);
     println!("  java: {}", first_line("java", &["-version"]));
     println!("  kafka-streams: 4.4.0 (bench/kafka-streams/pom.xml), -Xmx{}, {} stream threads", programs.java_heap, programs.streams_threads);
+    println!(
+        "  transactions: smsfold and the pipe batch_max_wait {} ms, Kafka Streams commit.interval.ms {} ms",
+        programs.commit_interval_ms, programs.commit_interval_ms
+    );
     println!("  logs: {}", log_dir.display());
     let workload = traffic::workload(settings.messages);
     println!(

@@ -73,13 +73,16 @@ pub struct Programs {
     /// The `-Xmx` of the Kafka Streams JVM, e.g. `1g`.
     pub java_heap: String,
     pub streams_threads: usize,
+    /// smsfold's and the pipe's `batch_max_wait`, and Kafka Streams'
+    /// `commit.interval.ms`: how long a transaction stays open.
+    pub commit_interval_ms: u64,
     pub bootstrap: String,
     pub log_dir: PathBuf,
 }
 
 /// Builds `smsfold` and `smsfold-pipe` in release mode and returns their
 /// paths; checks that the Kafka Streams jar exists.
-pub fn build(repository: &Path, jar: PathBuf, java_heap: String, streams_threads: usize, bootstrap: String, log_dir: PathBuf) -> anyhow::Result<Programs> {
+pub fn build(repository: &Path, jar: PathBuf, bootstrap: String, log_dir: PathBuf) -> anyhow::Result<Programs> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)
         .args(["build", "--release", "-p", "smsfold", "-p", "smsfold-pipe"])
@@ -95,7 +98,16 @@ pub fn build(repository: &Path, jar: PathBuf, java_heap: String, streams_threads
     if !jar.exists() {
         bail!("{} is missing; build it with `mvn -q -f bench/kafka-streams/pom.xml package` or run scripts/compare.sh", jar.display());
     }
-    Ok(Programs { smsfold: release.join("smsfold"), pipe: release.join("smsfold-pipe"), jar, java_heap, streams_threads, bootstrap, log_dir })
+    Ok(Programs {
+        smsfold: release.join("smsfold"),
+        pipe: release.join("smsfold-pipe"),
+        jar,
+        java_heap: std::env::var("SMSFOLD_COMPARE_JAVA_HEAP").unwrap_or_else(|_| "1g".to_owned()),
+        streams_threads: crate::env_number("SMSFOLD_COMPARE_STREAMS_THREADS", 2)? as usize,
+        commit_interval_ms: crate::env_number("SMSFOLD_COMPARE_COMMIT_INTERVAL_MS", 100)?,
+        bootstrap,
+        log_dir,
+    })
 }
 
 /// One started system.
@@ -145,6 +157,7 @@ impl Running {
                     .args(["--bootstrap-servers", &programs.bootstrap, "--group-id", &group])
                     .args(["--input-topic", &inputs.message_events, "--input-topic", &inputs.campaign_events])
                     .args(["--output-topic", &output])
+                    .args(["--batch-max-wait-ms", &programs.commit_interval_ms.to_string()])
                     .stdin(Stdio::null())
                     .stdout(file.try_clone()?)
                     .stderr(file)
@@ -189,6 +202,7 @@ impl Running {
                     kafka_properties: Vec::new(),
                     topics: topics.clone(),
                     log_dir: programs.log_dir.clone(),
+                    extra_args: vec!["--batch-max-wait-ms".to_owned(), programs.commit_interval_ms.to_string()],
                 };
                 let process = WorkerProcess::start(&launch, &group)?;
                 let pid = process.pid().context("smsfold exited at once")?;
@@ -234,6 +248,7 @@ impl Running {
                     .args(["--message-changes-topic", &message_changes, "--campaign-changes-topic", &campaign_changes])
                     .args(["--state-dir", &state_dir.to_string_lossy(), "--http-port", &http.port().to_string()])
                     .args(["--threads", &programs.streams_threads.to_string(), "--stage-partitions", &PARTITIONS.to_string()])
+                    .args(["--commit-interval-ms", &programs.commit_interval_ms.to_string()])
                     .stdin(Stdio::null())
                     .stdout(file.try_clone()?)
                     .stderr(file)

@@ -45,8 +45,8 @@ import org.apache.kafka.streams.state.Stores;
  * message-events-topic, campaign-events-topic, message-changes-topic,
  * campaign-changes-topic, state-dir, http-port (serves {@code GET /readyz}
  * and {@code GET /campaigns} on 127.0.0.1), threads (stream threads, default
- * 2), stage-partitions (default 6). Every other Kafka Streams setting keeps
- * its default; commit.interval.ms is 100 ms under exactly-once.
+ * 2), stage-partitions (default 6), commit-interval-ms (default 100 under
+ * exactly-once). Every other Kafka Streams setting keeps its default.
  */
 public final class FoldApp {
     private FoldApp() {}
@@ -66,6 +66,9 @@ public final class FoldApp {
         config.put(StreamsConfig.STATE_DIR_CONFIG, required(options, "state-dir"));
         config.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
         config.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+        if (options.containsKey("commit-interval-ms")) {
+            config.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, options.get("commit-interval-ms"));
+        }
 
         Topology topology = topology(options, stagePartitions);
         KafkaStreams streams = new KafkaStreams(topology, config);
