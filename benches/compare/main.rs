@@ -212,6 +212,8 @@ fn run() -> anyhow::Result<()> {
     for line in summary {
         println!("{line}");
     }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.trim());
     Ok(())
 }
 
@@ -312,7 +314,7 @@ fn report(settings: &Settings, saturation: &[saturation::SaturationRun], latency
             let cpu = of(*system, |run| run.cpu_seconds_per_million);
             let rss = of(*system, |run| run.peak_rss_bytes as f64 / (1024.0 * 1024.0));
             lines.push(format!(
-                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events, peak RSS {:.0} MiB with {} live messages",
+                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events, peak RSS {:.0} MiB (input of {} messages)",
                 system.name(),
                 grouped(median(&rates)),
                 list(&rates),
