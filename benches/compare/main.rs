@@ -313,14 +313,16 @@ fn report(settings: &Settings, saturation: &[saturation::SaturationRun], latency
             let rates = of(*system, |run| run.events_per_second);
             let cpu = of(*system, |run| run.cpu_seconds_per_million);
             let rss = of(*system, |run| run.peak_rss_bytes as f64 / (1024.0 * 1024.0));
+            let writes = of(*system, |run| run.writes_per_event);
             lines.push(format!(
-                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events, peak RSS {:.0} MiB (input of {} messages)",
+                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events, peak RSS {:.0} MiB (input of {} messages), {:.2} offsets written per event",
                 system.name(),
                 grouped(median(&rates)),
                 list(&rates),
                 median(&cpu),
                 median(&rss),
                 grouped(settings.messages as f64),
+                median(&writes),
             ));
         }
     }

@@ -36,6 +36,9 @@ pub struct SaturationRun {
     /// Seconds from start to the window's start.
     pub warm_up_seconds: f64,
     pub window_seconds: f64,
+    /// Offsets the system wrote per input event, over every topic it writes,
+    /// transaction markers included.
+    pub writes_per_event: f64,
 }
 
 /// One sample of a run.
@@ -91,7 +94,9 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
         peak_rss_bytes: end.usage.peak_rss_bytes,
         warm_up_seconds: window.at.duration_since(started).as_secs_f64(),
         window_seconds: seconds,
+        writes_per_event: 0.0,
     };
+    let mut result = result;
 
     // The figures only count if the system did all the work.
     let (topic, expected_records) = match system {
@@ -104,15 +109,22 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
     }
     let topics = running.topics.clone();
     running.stop(STOP_GRACE)?;
+    let mut written = 0;
+    for topic in &topics {
+        written += kafka.end_offsets(topic)?;
+    }
+    result.writes_per_event = written as f64 / total as f64;
     crate::cleanup(kafka, programs, prefix, system, topics);
     println!(
-        "{} {prefix}: {} events/s over {:.1} s after {:.1} s of warm-up, {:.2} CPU s per million events, peak RSS {:.0} MiB; {records} output records checked",
+        "{} {prefix}: {} events/s over {:.1} s after {:.1} s of warm-up, {:.2} CPU s per million events, peak RSS {:.0} MiB, \
+         {:.2} offsets written per input event; {records} output records checked",
         system.name(),
         grouped(result.events_per_second),
         result.window_seconds,
         result.warm_up_seconds,
         result.cpu_seconds_per_million,
         result.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        result.writes_per_event,
     );
     Ok(result)
 }
