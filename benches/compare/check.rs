@@ -15,9 +15,8 @@
 //! Not compared: the counts and the time published with a campaign's
 //! completion, and its cause event. The message updates of one campaign
 //! reach the campaign stage from six partitions, interleaved by when each
-//! batch or task commits, so the message that completes the campaign, and
-//! the counts at that moment, can differ between two runs of the same
-//! system.
+//! batch or task commits. So the message that completes the campaign, and
+//! the counts at that moment, can differ between two runs of one system.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +34,7 @@ type MessageRow = (Option<String>, Option<MessageStatus>, MessageStatus, i64, St
 /// A campaign status change as compared.
 type CampaignRow = (Option<&'static str>, &'static str);
 
-/// What one system published and holds at the end.
+/// The records one system published, and its campaign projections at the end.
 pub struct Outputs {
     pub message_changes: BTreeMap<String, Vec<MessageRow>>,
     pub message_change_count: u64,

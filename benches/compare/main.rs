@@ -300,7 +300,7 @@ fn latency_phase(kafka: &Kafka, programs: &Programs, settings: &Settings, full_r
     Ok(runs)
 }
 
-/// The summary: medians per system, ratios to smsfold and the targets.
+/// Builds the summary: medians per system, ratios to smsfold and the targets.
 fn report(settings: &Settings, saturation: &[saturation::SaturationRun], latency: &[latency::LatencyRun]) -> Vec<String> {
     let mut lines = Vec::new();
     let of = |system: System, figure: fn(&saturation::SaturationRun) -> f64| -> Vec<f64> {

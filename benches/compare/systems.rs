@@ -65,7 +65,7 @@ impl Inputs {
     }
 }
 
-/// What the benchmark needs to start the systems.
+/// The programs and settings that start the systems.
 pub struct Programs {
     pub smsfold: PathBuf,
     pub pipe: PathBuf,

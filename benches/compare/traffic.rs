@@ -17,8 +17,8 @@ use crate::systems::Inputs;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// What a pure fold of the traffic gives: the reference both folding
-/// systems are checked against.
+/// The result of a pure fold of the traffic, which both folding systems are
+/// checked against.
 #[derive(Debug, Default)]
 pub struct Expected {
     pub message_events: u64,

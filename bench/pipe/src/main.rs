@@ -3,8 +3,8 @@
 //! the same partition number, in Kafka transactions, with no logic.
 //!
 //! It uses the client library smsfold uses (librdkafka through rdkafka) with
-//! smsfold's client settings and batch policy: a batch is one transaction
-//! holding its copies and its consumed offsets, and closes after
+//! smsfold's client settings and batch policy. A batch is one transaction
+//! that contains its copies and its consumed offsets. It closes after
 //! `--batch-max-wait-ms`, after `--batch-idle-ms` without a record, or at
 //! `--batch-max-records` records.
 //!
@@ -47,7 +47,7 @@ struct Args {
     /// Topic to copy to. It needs at least as many partitions as the largest input topic.
     #[arg(long)]
     output_topic: String,
-    /// Longest time a batch stays open, in milliseconds.
+    /// Maximum time a batch stays open, in milliseconds.
     #[arg(long, default_value_t = 100)]
     batch_max_wait_ms: u64,
     /// Time without a record after which an open batch commits, in milliseconds.
@@ -71,7 +71,7 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The open transaction: where each input partition stands.
+/// The open transaction and the input positions it commits.
 #[derive(Default)]
 struct Batch {
     started: Option<Instant>,

@@ -102,7 +102,7 @@ impl Generated {
     }
 }
 
-/// What a message is, decided before its events are planned.
+/// A message's kind, decided before its events are planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Inbound,

@@ -97,7 +97,7 @@ public final class FoldApp {
         // RocksDB stores with changelogs, as Kafka Streams makes them by
         // default. The record cache in front of each (10 MiB in all by
         // default) folds repeated writes of one key into one changelog
-        // record per commit; stores added by hand have it off unless enabled.
+        // record per commit. Stores added by hand have it off unless enabled.
         StreamsBuilder builder = new StreamsBuilder();
         for (String store : new String[] {
             MessageFoldProcessor.STORE, CampaignFoldProcessor.STORE, CampaignFoldProcessor.MESSAGES_STORE,

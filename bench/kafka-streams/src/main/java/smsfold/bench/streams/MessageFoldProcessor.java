@@ -16,10 +16,10 @@ import smsfold.v1.StatusChanges.MessageStatus;
 import smsfold.v1.StatusChanges.MessageStatusChanged;
 
 /**
- * The message fold, the same rules as smsfold's (docs/folds.md): each
- * message keeps the highest-ranked status reported for it, the same status
- * reported again keeps the earliest time and its error code, and only a
- * move to a higher rank publishes a change.
+ * The message fold, with the rules of smsfold's (docs/folds.md). Each
+ * message keeps the highest-ranked status reported for it. The same status
+ * reported again keeps the earliest time and its error code. Only a move to
+ * a higher rank publishes a change.
  *
  * <p>It forwards two kinds of records, told apart by their first byte: a
  * message status change keyed by message id ({@link StageRecord#MESSAGE_CHANGE}),

@@ -7,7 +7,7 @@ import java.nio.charset.StandardCharsets;
  * The values of the campaign stage repartition topic, keyed by campaign id:
  * a campaign event as it arrived, or a message update that carries the
  * message's current status (not a difference), so a repeated update never
- * counts a message twice. The first byte tells them apart.
+ * counts a message twice. The first byte is the tag that marks the kind.
  */
 final class StageRecord {
     static final byte CAMPAIGN_EVENT = 'C';
