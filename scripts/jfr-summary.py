@@ -10,7 +10,7 @@ import collections
 import re
 import sys
 
-# Methods whose inclusive share tells where a stream thread spends its time.
+# Methods whose inclusive share shows where a stream thread spends its time.
 METHODS = [
     "StreamThread.runOnce",
     "StreamTask.process",
