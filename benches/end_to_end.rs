@@ -524,6 +524,7 @@ fn restore_and_recovery(bench: &Bench) -> anyhow::Result<Vec<String>> {
         kafka_properties: settings.kafka_properties.clone(),
         topics: topics.clone(),
         log_dir: bench.log_dir.clone(),
+        extra_args: Vec::new(),
     };
     create_worker_topics(bench, &topics, &group)?;
     let progress = GroupProgress::new(&bench.kafka, &group, consumed(&topics, Guarantee::ExactlyOnce))?;

@@ -53,6 +53,8 @@ pub struct Launch {
     pub kafka_properties: Vec<(String, String)>,
     pub topics: Topics,
     pub log_dir: PathBuf,
+    /// More `smsfold run` arguments, after the others.
+    pub extra_args: Vec<String>,
 }
 
 /// The outcome of one start of the worker process.
@@ -118,6 +120,7 @@ impl WorkerProcess {
         for (key, value) in &launch.kafka_properties {
             command.args(["--kafka-property", &format!("{key}={value}")]);
         }
+        command.args(&launch.extra_args);
         let child = command
             .env("RUST_LOG", "warn,smsfold_worker=info")
             .stdin(Stdio::null())
@@ -126,6 +129,13 @@ impl WorkerProcess {
             .spawn()
             .with_context(|| format!("could not start {}", launch.binary.display()))?;
         Ok(WorkerProcess { child: Some(child), http, log })
+    }
+
+    /// Returns the process id, or `None` once the process has been reaped.
+    // The end-to-end benchmark does not use it; the comparison does.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Sends SIGKILL (what `Child::kill` sends on Unix) and reaps the process.

@@ -108,6 +108,24 @@ impl Kafka {
         Ok(found.filter(|t| t.error().is_none() && !t.partitions().is_empty()).map(|t| t.partitions().len() as i32))
     }
 
+    /// Returns the sum of a topic's high watermarks: the records written to
+    /// it, and in a transactional topic one commit marker per partition and
+    /// transaction as well.
+    // The end-to-end benchmark does not use it; the comparison does.
+    #[allow(dead_code)]
+    pub fn end_offsets(&self, topic: &str) -> anyhow::Result<i64> {
+        let partitions = self.partitions(topic)?.unwrap_or(0);
+        let mut sum = 0;
+        for partition in 0..partitions {
+            let (_, high) = self
+                .probe
+                .fetch_watermarks(topic, partition, METADATA_TIMEOUT)
+                .with_context(|| format!("could not read the end of {topic} partition {partition}"))?;
+            sum += high;
+        }
+        Ok(sum)
+    }
+
     /// Waits until the leader of every partition of a new topic returns its
     /// watermarks. The metadata can name a leader shortly before that
     /// broker serves the partition.
@@ -244,6 +262,7 @@ impl ProducerContext for DeliveryCounter {
 
 /// A topic a worker group consumes, and whether it is written in Kafka
 /// transactions.
+#[derive(Debug, Clone)]
 pub struct Consumed {
     pub topic: String,
     /// A committed transaction ends with a commit marker, one offset past
