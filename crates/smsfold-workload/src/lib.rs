@@ -8,6 +8,10 @@
 //! in arrival order and holds only the events not yet due, so it can feed
 //! runs of many millions of messages. [`encode`] writes them as the JSON
 //! records of `smsfold produce` or as protobuf record values.
+//!
+//! NOTE: it generates no campaign cancellations, scheduled campaigns,
+//! message cancellations or invalid records, so a load test with it does
+//! not exercise those paths of smsfold.
 
 pub mod config;
 pub mod encode;
