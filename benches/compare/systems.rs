@@ -182,16 +182,19 @@ impl Running {
                 topics.campaign_events = inputs.campaign_events.clone();
                 let message_changelog = format!("{group}-message-changelog");
                 let campaign_changelog = format!("{group}-campaign-changelog");
+                let carrier_changelog = format!("{group}-carrier-changelog");
                 // Created beforehand, as the worker would create them, so
                 // the broker serves every partition before the worker starts.
                 kafka.create_topics(&[
                     (&topics.message_commands, PARTITIONS, false),
                     (&topics.campaign_stage, PARTITIONS, false),
+                    (&topics.carrier_join, PARTITIONS, false),
                     (&topics.message_changes, PARTITIONS, false),
                     (&topics.campaign_changes, PARTITIONS, false),
                     (&topics.dead_letter, PARTITIONS, false),
                     (&message_changelog, PARTITIONS, true),
                     (&campaign_changelog, PARTITIONS, true),
+                    (&carrier_changelog, PARTITIONS, true),
                 ])?;
                 let launch = Launch {
                     binary: programs.smsfold.clone(),
@@ -209,14 +212,17 @@ impl Running {
                 let mut consumed = input_consumed();
                 consumed.push(Consumed { topic: topics.campaign_stage.clone(), transactional: true });
                 consumed.push(Consumed { topic: topics.message_commands.clone(), transactional: true });
+                consumed.push(Consumed { topic: topics.carrier_join.clone(), transactional: true });
                 let owned = vec![
                     topics.message_commands.clone(),
                     topics.campaign_stage.clone(),
+                    topics.carrier_join.clone(),
                     topics.message_changes.clone(),
                     topics.campaign_changes.clone(),
                     topics.dead_letter.clone(),
                     message_changelog,
                     campaign_changelog,
+                    carrier_changelog,
                 ];
                 Ok(Running {
                     system,
