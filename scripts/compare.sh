@@ -8,7 +8,7 @@
 # it, and runs `cargo bench --bench compare`, which builds smsfold and the
 # pipe. The SMSFOLD_COMPARE_* variables listed at the top of
 # benches/compare/main.rs select phases, systems and sizes; the defaults
-# take about 40 minutes on 2 cores. Output also goes to
+# take about an hour on 2 cores. Output also goes to
 # target/compare-<time>.log.
 set -euo pipefail
 

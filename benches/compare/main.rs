@@ -30,7 +30,7 @@
 //! | `SMSFOLD_COMPARE_MESSAGES` | 1000000 | Messages of the saturation input (about 4.5 events each) |
 //! | `SMSFOLD_COMPARE_CHECK_MESSAGES` | 20000 | Messages of the check input |
 //! | `SMSFOLD_COMPARE_RUNS` | 3 | Runs per measurement; medians are reported |
-//! | `SMSFOLD_COMPARE_WARMUP_SECONDS` | 10 | Load before the measured period of a latency run |
+//! | `SMSFOLD_COMPARE_WARMUP_SECONDS` | 60 | Load before the measured period of a latency run; the Kafka Streams JVM still compiles after 10 s |
 //! | `SMSFOLD_COMPARE_MEASURE_SECONDS` | 20 | Measured period of a latency run |
 //! | `SMSFOLD_COMPARE_FULL_RATE` | smsfold's saturation median | Events/s that the latency rates are shares of |
 //! | `SMSFOLD_COMPARE_JAVA_HEAP` | 1g | `-Xmx` of the Kafka Streams JVM |
@@ -121,7 +121,7 @@ impl Settings {
             messages: env_number("SMSFOLD_COMPARE_MESSAGES", 1_000_000)?,
             check_messages: env_number("SMSFOLD_COMPARE_CHECK_MESSAGES", 20_000)?,
             runs: env_number("SMSFOLD_COMPARE_RUNS", 3)? as usize,
-            warm_up: Duration::from_secs(env_number("SMSFOLD_COMPARE_WARMUP_SECONDS", 10)?),
+            warm_up: Duration::from_secs(env_number("SMSFOLD_COMPARE_WARMUP_SECONDS", 60)?),
             measured: Duration::from_secs(env_number("SMSFOLD_COMPARE_MEASURE_SECONDS", 20)?),
             full_rate,
         };
