@@ -109,10 +109,12 @@ impl Settings {
                 .with_context(|| format!("invalid SMSFOLD_COMPARE_SYSTEMS: unknown system {name:?}; list some of pipe,smsfold,kafka-streams"))?;
             systems.push(system);
         }
+
         let full_rate = match std::env::var("SMSFOLD_COMPARE_FULL_RATE") {
             Ok(value) => Some(value.parse::<f64>().with_context(|| format!("invalid SMSFOLD_COMPARE_FULL_RATE={value:?}: expected events per second"))?),
             Err(_) => None,
         };
+
         let settings = Settings {
             check: phases.contains(&"check"),
             saturation: phases.contains(&"saturation"),
@@ -125,6 +127,7 @@ impl Settings {
             measured: Duration::from_secs(env_number("SMSFOLD_COMPARE_MEASURE_SECONDS", 20)?),
             full_rate,
         };
+
         if settings.messages == 0 || settings.check_messages == 0 || settings.runs == 0 || settings.measured.is_zero() {
             bail!("invalid settings: messages, check messages, runs and the measured period must be positive");
         }
