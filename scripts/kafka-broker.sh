@@ -169,9 +169,9 @@ num.partitions=4
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 # Consumer-protocol groups (KIP-848): a killed static member leaves after
-# this session timeout, and a restart with its instance id waits for it; the
-# tests kill and restart workers, so keep it short. Heartbeats come often
-# enough that one late heartbeat does not expire a live member.
+# this session timeout, and a restart with its instance id waits for it.
+# The tests kill and restart workers, so keep it short. Heartbeats come
+# often enough that one late heartbeat does not expire a live member.
 group.consumer.min.session.timeout.ms=3000
 group.consumer.session.timeout.ms=6000
 group.consumer.min.heartbeat.interval.ms=1000

@@ -83,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn last_write_of_a_key_wins_in_its_position() {
+    fn last_write_of_key_wins() {
         let mut buffer = ChangelogBuffer::default();
         buffer.put(entry("log", 0, "a", Some("a1")));
         buffer.put(entry("log", 0, "b", Some("b1")));
@@ -102,7 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn same_key_in_other_partition_or_topic_kept_apart() {
+    fn partitions_and_topics_kept_apart() {
         let mut buffer = ChangelogBuffer::default();
         buffer.put(entry("log", 0, "a", Some("p0")));
         buffer.put(entry("log", 1, "a", Some("p1")));
@@ -113,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn tombstone_replaces_value_and_value_replaces_tombstone() {
+    fn tombstone_and_value_replace_each_other() {
         let mut buffer = ChangelogBuffer::default();
         buffer.put(entry("log", 0, "a", Some("v")));
         buffer.put(entry("log", 0, "a", None));

@@ -78,9 +78,7 @@ impl WorkerContext {
             return Ok(());
         }
         let offsets = batch.offsets_list();
-        if let Err(error) = send_blocking(&self.producer, batch.changelog.drain()) {
-            return Err(error);
-        }
+        send_blocking(&self.producer, batch.changelog.drain())?;
         let result = if self.exactly_once {
             match consumer.group_metadata() {
                 Some(group) => self

@@ -17,7 +17,7 @@ pub struct Output {
 }
 
 impl Output {
-    /// The producer record for this output, borrowing from it.
+    /// Builds the producer record for this output, borrowing from it.
     pub fn record(&self) -> FutureRecord<'_, [u8], [u8]> {
         let mut record = FutureRecord::to(&self.topic);
         if let Some(key) = &self.key {

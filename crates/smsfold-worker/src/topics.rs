@@ -14,9 +14,8 @@ use crate::error::WorkerError;
 
 /// Settings of the changelog topics the worker creates. The log cleaner
 /// never compacts a partition's active segment, so segments roll every
-/// 16 MiB or hour, and a changelog shrinks towards one record per key soon
-/// after it is written; a restore then reads little more than the live
-/// state.
+/// 16 MiB or hour. A changelog then shrinks towards one record per key soon
+/// after it is written, and a restore reads little more than the live state.
 pub const CHANGELOG_TOPIC_CONFIG: [(&str, &str); 3] =
     [("cleanup.policy", "compact"), ("segment.bytes", "16777216"), ("segment.ms", "3600000")];
 

@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The demo gives up by itself after 60 s without its last record; a run
-/// still alive long after that is hung, and is killed so the test fails
+/// The demo gives up by itself after 60 s without its last record. A run
+/// still alive long after that is hung, so it is killed and the test fails
 /// instead of blocking the whole test run.
 const DEADLINE: Duration = Duration::from_secs(120);
 
