@@ -3,20 +3,20 @@
 //! queued for the worker loop, which restores new partitions' state; and
 //! librdkafka's statistics feed the consumer lag gauges.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::changelog_buffer::ChangelogBuffer;
 use crate::metrics;
-use crate::output::Output;
+use crate::partition_map::PartitionMap;
+use crate::publisher::{self, Publisher};
 
 /// Partitions assigned to this worker, by topic.
 pub type Assignment = Vec<(String, i32)>;
@@ -31,7 +31,7 @@ pub struct OpenBatch {
     /// flight (at-least-once).
     pub open: bool,
     /// Next offset to consume, per consumed topic and partition.
-    pub offsets: BTreeMap<(String, i32), i64>,
+    pub offsets: PartitionMap,
     /// Input records in the batch.
     pub records: usize,
     /// Set when a commit made from a callback failed; the worker loop then
@@ -44,9 +44,9 @@ pub struct OpenBatch {
 impl OpenBatch {
     pub fn offsets_list(&self) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.offsets {
+        for (topic, partition, offset) in self.offsets.iter() {
             // Adding a partition to a fresh list only fails for invalid input.
-            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+            let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
         }
         list
     }
@@ -59,7 +59,7 @@ pub struct WorkerContext {
     pub owned: Mutex<BTreeSet<(String, i32)>>,
     pub batch: Arc<Mutex<OpenBatch>>,
     /// The producer of the open batch's outputs.
-    pub producer: FutureProducer,
+    pub producer: Publisher,
     pub exactly_once: bool,
     /// Set while the worker has restored state for its partitions.
     pub ready: Arc<AtomicBool>,
@@ -72,27 +72,38 @@ impl WorkerContext {
 
     /// Commits the open batch: its transaction, or its offsets after the
     /// outputs are flushed. Returns the error text on failure.
+    ///
+    /// The worker loop waits for the batch's acknowledgements before it
+    /// calls this; from a rebalance callback the flush inside librdkafka's
+    /// commit (or the explicit flush at-least-once) waits for them.
     pub fn commit_open_batch(&self, consumer: &impl Consumer<Self>) -> Result<(), String> {
         let mut batch = self.batch();
         if !batch.open {
             return Ok(());
         }
         let offsets = batch.offsets_list();
-        send_blocking(&self.producer, batch.changelog.drain())?;
+        for output in batch.changelog.drain() {
+            publisher::send(&self.producer, output)
+                .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
+        }
         let result = if self.exactly_once {
             match consumer.group_metadata() {
                 Some(group) => self
                     .producer
                     .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
                     .and_then(|()| self.producer.commit_transaction(COMMIT_TIMEOUT))
-                    .map_err(|error| error.to_string()),
+                    .map_err(|error| error.to_string())
+                    .and_then(|()| publisher::take_failure(&self.producer)),
                 None => Err("the consumer has no group metadata".to_owned()),
             }
         } else {
-            self.producer
-                .flush(COMMIT_TIMEOUT)
-                .and_then(|()| if offsets.count() > 0 { consumer.commit(&offsets, CommitMode::Sync) } else { Ok(()) })
-                .map_err(|error| error.to_string())
+            publisher::flush_blocking(&self.producer, COMMIT_TIMEOUT).and_then(|()| {
+                if offsets.count() > 0 {
+                    consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string())
+                } else {
+                    Ok(())
+                }
+            })
         };
         if result.is_ok() {
             batch.open = false;
@@ -101,25 +112,6 @@ impl WorkerContext {
         }
         result
     }
-}
-
-/// Hands `outputs` to the producer from a librdkafka callback, where the
-/// worker loop's async send cannot run: waits while the producer's queue
-/// is full. The transaction's commit, or the flush before the offsets are
-/// committed, waits for their delivery.
-fn send_blocking(producer: &FutureProducer, outputs: Vec<Output>) -> Result<(), String> {
-    for output in outputs {
-        loop {
-            match producer.send_result(output.record()) {
-                Ok(_delivery) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err((error, _)) => return Err(format!("could not send to {}: {error}", output.topic)),
-            }
-        }
-    }
-    Ok(())
 }
 
 impl ClientContext for WorkerContext {

@@ -6,6 +6,8 @@
 pub mod config;
 mod changelog_buffer;
 mod context;
+mod partition_map;
+mod publisher;
 mod restore;
 pub mod rebuild;
 pub mod replay;

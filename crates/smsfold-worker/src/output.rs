@@ -1,7 +1,6 @@
 //! The records one input record causes, gathered before they are sent.
 
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::FutureRecord;
 
 /// One record to publish.
 #[derive(Debug)]
@@ -14,26 +13,6 @@ pub struct Output {
     /// `None` for a record with a null value (kept as is when dead-lettered).
     pub payload: Option<Vec<u8>>,
     pub headers: Option<OwnedHeaders>,
-}
-
-impl Output {
-    /// Builds the producer record for this output, borrowing from it.
-    pub fn record(&self) -> FutureRecord<'_, [u8], [u8]> {
-        let mut record = FutureRecord::to(&self.topic);
-        if let Some(key) = &self.key {
-            record = record.key(key.as_slice());
-        }
-        if let Some(payload) = &self.payload {
-            record = record.payload(payload.as_slice());
-        }
-        if let Some(partition) = self.partition {
-            record = record.partition(partition);
-        }
-        if let Some(headers) = &self.headers {
-            record = record.headers(headers.clone());
-        }
-        record
-    }
 }
 
 /// The outputs of one input record.

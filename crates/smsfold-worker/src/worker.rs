@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer};
+use rdkafka::producer::Producer;
+use futures::FutureExt;
 use rdkafka::{Message, Offset};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -36,7 +37,9 @@ use crate::context::{Assignment, WorkerContext, COMMIT_TIMEOUT};
 use crate::error::WorkerError;
 use crate::metrics;
 use crate::output::{Output, Outputs};
+use crate::partition_map::PartitionMap;
 use crate::processor::Processor;
+use crate::publisher::{self, Publisher};
 use crate::replay::Replay;
 use crate::projections::Projections;
 use crate::restore::{self, Partitions, Stage};
@@ -113,7 +116,7 @@ impl Worker {
             "topics ready"
         );
 
-        let producer: FutureProducer = self.producer_config().create().map_err(WorkerError::Kafka)?;
+        let producer = publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?;
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
         }
@@ -132,9 +135,8 @@ impl Worker {
             unmatched_receipt_wait_ms: i64::try_from(config.unmatched_receipt_wait.as_millis()).unwrap_or(i64::MAX),
         };
         let mut held = Held::default();
-        let mut deliveries: Vec<DeliveryFuture> = Vec::new();
         let mut batch_started: Option<Instant> = None;
-        let mut last_timestamps: HashMap<(String, i32), i64> = HashMap::new();
+        let mut last_timestamps = PartitionMap::default();
         let mut last_eviction = Instant::now();
         loop {
             // An open batch waits at most `batch_idle` for the next record:
@@ -148,14 +150,20 @@ impl Worker {
                     .max(Duration::from_millis(1)),
                 None => config.batch_max_wait,
             };
-            let received = tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
+            // Under load the next record is usually fetched already: take
+            // it without arming a timer.
+            let ready = consumer.recv().now_or_never();
+            let received = match ready {
+                Some(received) => Ok(received),
+                None => tokio::select! {
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                received = tokio::time::timeout(wait, consumer.recv()) => received,
+                    received = tokio::time::timeout(wait, consumer.recv()) => received,
+                },
             };
 
             // A commit made by the revoke callback may have failed, and the
@@ -163,7 +171,6 @@ impl Worker {
             let failed = consumer.context().batch().failed.take();
             if let Some(error) = failed {
                 self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
-                deliveries.clear();
                 batch_started = None;
                 continue;
             }
@@ -173,7 +180,6 @@ impl Worker {
                 self.release_held_back(&consumer, &mut held)?;
             }
             if !consumer.context().batch().open {
-                deliveries.clear();
                 batch_started = None;
             }
 
@@ -211,7 +217,8 @@ impl Worker {
                         self.replay.suppress(&mut outputs, topics);
                     }
                     for output in outputs.records {
-                        deliveries.push(send(&producer, output).await?);
+                        publisher::send(&producer, output)
+                            .map_err(|(topic, error)| WorkerError::Delivery { topic, error })?;
                     }
                     if !outputs.changelog.is_empty() {
                         let mut batch = consumer.context().batch();
@@ -219,13 +226,12 @@ impl Worker {
                             batch.changelog.put(output);
                         }
                     }
-                    let key = (topic.to_owned(), record.partition());
                     if let Some(timestamp) = record.timestamp().to_millis() {
-                        last_timestamps.insert(key.clone(), timestamp);
+                        last_timestamps.set(topic, record.partition(), timestamp);
                     }
                     {
                         let mut batch = consumer.context().batch();
-                        batch.offsets.insert(key, record.offset() + 1);
+                        batch.offsets.set(topic, record.partition(), record.offset() + 1);
                         batch.records += 1;
                     }
 
@@ -276,7 +282,7 @@ impl Worker {
             });
             if due {
                 let started = batch_started.take().unwrap_or_else(Instant::now);
-                if let Err(error) = self.commit(&consumer, &mut deliveries).await {
+                if let Err(error) = self.commit(&consumer).await {
                     self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
                     continue;
                 }
@@ -285,7 +291,7 @@ impl Worker {
             }
         }
 
-        if let Err(error) = self.commit(&consumer, &mut deliveries).await {
+        if let Err(error) = self.commit(&consumer).await {
             warn!(%error, "could not commit the last batch; it is aborted and will be redone by the next owner");
             if exactly_once {
                 let _ = producer.abort_transaction(COMMIT_TIMEOUT);
@@ -300,7 +306,7 @@ impl Worker {
     /// Creates the group consumer and subscribes it to the worker's inputs.
     fn subscribe(
         &self,
-        producer: &FutureProducer,
+        producer: &Publisher,
         exactly_once: bool,
     ) -> Result<StreamConsumer<WorkerContext>, WorkerError> {
         let context = WorkerContext {
@@ -437,29 +443,17 @@ impl Worker {
     }
 
     /// Commits the open batch from the worker loop.
-    async fn commit(
-        &self,
-        consumer: &StreamConsumer<WorkerContext>,
-        deliveries: &mut Vec<DeliveryFuture>,
-    ) -> Result<(), String> {
+    async fn commit(&self, consumer: &StreamConsumer<WorkerContext>) -> Result<(), String> {
         if !consumer.context().batch().open {
-            deliveries.clear();
             return Ok(());
         }
+        let producer = &consumer.context().producer;
         let changelog = consumer.context().batch().changelog.drain();
         for output in changelog {
-            deliveries.push(send(&consumer.context().producer, output).await.map_err(|error| error.to_string())?);
+            publisher::send(producer, output).map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
         }
-        // A failed delivery fails the commit; waiting here names its topic.
-        for result in futures::future::join_all(deliveries.drain(..)).await {
-            match result {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, record))) => {
-                    return Err(format!("delivery to {} failed: {error}", record.topic()));
-                }
-                Err(_) => return Err("a delivery was canceled".to_owned()),
-            }
-        }
+        // A failed delivery fails the commit; the error names its topic.
+        publisher::settle(producer, COMMIT_TIMEOUT).await?;
         consumer.context().commit_open_batch(consumer)
     }
 
@@ -469,7 +463,7 @@ impl Worker {
     async fn abort_and_rewind(
         &self,
         consumer: &StreamConsumer<WorkerContext>,
-        producer: &FutureProducer,
+        producer: &Publisher,
         held: &mut Held,
         cause: &str,
     ) -> Result<(), WorkerError> {
@@ -495,6 +489,11 @@ impl Worker {
                 }
             }
         }
+        // The aborted records' reports, purged or not, belong to this batch.
+        if let Err(error) = publisher::settle(producer, COMMIT_TIMEOUT).await {
+            warn!(%error, "an aborted batch's records are still unreported");
+        }
+        publisher::reset(producer);
         {
             let mut batch = consumer.context().batch();
             batch.open = false;
@@ -601,9 +600,9 @@ impl Worker {
         outputs
     }
 
-    fn export_gauges(&self, last_timestamps: &mut HashMap<(String, i32), i64>) {
+    fn export_gauges(&self, last_timestamps: &mut PartitionMap) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        for ((topic, partition), timestamp) in last_timestamps.drain() {
+        for (topic, partition, timestamp) in last_timestamps.drain() {
             metrics::consumer_lag_seconds(&topic, partition, (now - timestamp) as f64 / 1000.0);
         }
         let projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
@@ -683,18 +682,5 @@ impl Worker {
             config.set(key, value);
         }
         config
-    }
-}
-
-/// Hands one output to the producer, waiting while its queue is full.
-async fn send(producer: &FutureProducer, output: Output) -> Result<DeliveryFuture, WorkerError> {
-    loop {
-        match producer.send_result(output.record()) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err((error, _)) => return Err(WorkerError::Delivery { topic: output.topic.clone(), error }),
-        }
     }
 }

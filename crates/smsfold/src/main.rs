@@ -20,6 +20,12 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command, CommonArgs, WorkerArgs};
 use crate::settings::{ArgSources, Resolved};
 
+/// The worker allocates and frees several small buffers per record, and in
+/// profiles glibc's allocator took a quarter of its CPU time; mimalloc's
+/// per-thread free lists make those allocations cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let mut command = Cli::command();
     let matches = command.get_matches_mut();

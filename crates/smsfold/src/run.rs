@@ -19,6 +19,9 @@ use crate::version;
 /// stopped.
 const HTTP_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()> {
     info!(version = version::SHORT, commit = version::COMMIT, "starting smsfold");
     info!(config = %settings::render_line(&resolved.rows(&config)), "effective configuration");
@@ -31,6 +34,17 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
 
     // The server ends early only when it fails, e.g. when http_addr is in use.
     let (server_failed_tx, server_failed) = oneshot::channel();
+    // Histogram samples wait in the recorder until they are folded into their
+    // buckets; fold them regularly, so that memory stays flat when nothing
+    // scrapes /metrics.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let serving = http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone());
     let server = tokio::spawn(async move {
         if let Err(error) = serving.await {

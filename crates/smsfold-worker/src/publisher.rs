@@ -1,0 +1,142 @@
+//! The worker's producer: hands outputs to librdkafka without a future per
+//! record, counts their acknowledgements, and remembers the first failed
+//! delivery, so that a commit can wait for the whole batch at once.
+//!
+//! A producer thread of librdkafka's serves the delivery reports. The commit
+//! waits here until every record sent so far is acknowledged before it asks
+//! librdkafka to commit: rdkafka's own flush before a transaction commit
+//! polls in steps of up to 100 ms, which would hold every batch that long.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::Notify;
+
+use crate::output::Output;
+
+/// How long a full producer queue is waited on before sending again.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Delivery bookkeeping shared by the sender and librdkafka's thread.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    /// Records handed to librdkafka.
+    sent: AtomicU64,
+    /// Records whose delivery report was served, delivered or not.
+    reported: AtomicU64,
+    /// The first delivery that failed since the last [`Publisher::reset`].
+    failure: Mutex<Option<String>>,
+    /// Woken when the last record sent so far is reported.
+    settled: Notify,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+        if let Err((error, record)) = result {
+            let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+            if failure.is_none() {
+                *failure = Some(format!("delivery to {} failed: {error}", record.topic()));
+            }
+        }
+        let reported = self.reported.fetch_add(1, Ordering::AcqRel) + 1;
+        if reported == self.sent.load(Ordering::Acquire) {
+            self.settled.notify_one();
+        }
+    }
+}
+
+/// The producer of a worker's outputs.
+pub type Publisher = ThreadedProducer<Deliveries>;
+
+/// Creates the producer from its configuration.
+pub fn create(config: &ClientConfig) -> Result<Publisher, KafkaError> {
+    config.create_with_context(Deliveries::default())
+}
+
+/// Hands one output to the producer, waiting while its queue is full.
+/// Returns the error when librdkafka refuses the record for another reason.
+pub fn send(producer: &Publisher, mut output: Output) -> Result<(), (String, KafkaError)> {
+    let headers = output.headers.take();
+    let mut record = BaseRecord::<[u8], [u8]>::to(&output.topic);
+    if let Some(key) = &output.key {
+        record = record.key(key.as_slice());
+    }
+    if let Some(payload) = &output.payload {
+        record = record.payload(payload.as_slice());
+    }
+    if let Some(partition) = output.partition {
+        record = record.partition(partition);
+    }
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
+    let deliveries = producer.context();
+    // Counted before the send, so that a report served at once is never
+    // ahead of the count of records sent.
+    deliveries.sent.fetch_add(1, Ordering::AcqRel);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                std::thread::sleep(QUEUE_FULL_BACKOFF);
+            }
+            Err((error, _)) => {
+                deliveries.sent.fetch_sub(1, Ordering::AcqRel);
+                return Err((output.topic.to_string(), error));
+            }
+        }
+    }
+}
+
+/// Waits until every record sent so far is reported, for at most `timeout`.
+/// Returns the first failed delivery since the last reset, if any, or an
+/// error when the reports did not all come in time.
+pub async fn settle(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+    let deliveries = producer.context();
+    let wait = async {
+        loop {
+            let settled = deliveries.settled.notified();
+            if deliveries.reported.load(Ordering::Acquire) >= deliveries.sent.load(Ordering::Acquire) {
+                return;
+            }
+            settled.await;
+        }
+    };
+    if tokio::time::timeout(timeout, wait).await.is_err() {
+        return Err(format!(
+            "the broker did not acknowledge {} records within {} s",
+            deliveries.sent.load(Ordering::Acquire).saturating_sub(deliveries.reported.load(Ordering::Acquire)),
+            timeout.as_secs()
+        ));
+    }
+    take_failure(producer)
+}
+
+/// Returns and forgets the first failed delivery since the last call.
+pub fn take_failure(producer: &Publisher) -> Result<(), String> {
+    match producer.context().failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
+/// Forgets a failed delivery of an aborted batch.
+pub fn reset(producer: &Publisher) {
+    let _ = take_failure(producer);
+}
+
+/// Flushes the producer, for callers that cannot wait asynchronously.
+pub fn flush_blocking(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+    producer.flush(timeout).map_err(|error| error.to_string())?;
+    take_failure(producer)
+}
