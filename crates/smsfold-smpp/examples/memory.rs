@@ -90,7 +90,7 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 /// `LinkTarget`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
-    message_id: String,
+    message_id: Box<str>,
     segment: Segment,
     message_partition: i32,
 }
@@ -145,7 +145,7 @@ fn main() {
         messages += 1;
         for join_key in link_join_keys(&carrier_id) {
             let target = Target {
-                message_id: message_id.clone(),
+                message_id: message_id.as_str().into(),
                 segment: Segment { index: 0, count: 1 },
                 message_partition: (hash % 12) as i32,
             };
