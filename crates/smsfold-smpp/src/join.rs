@@ -216,7 +216,9 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// Returns every pending receipt with its join key, in no particular
     /// order.
     pub fn pending(&self) -> impl Iterator<Item = (&str, &Pending<P>)> + '_ {
-        self.pending.iter().flat_map(|(join_key, waiting)| waiting.iter().map(move |pending| (join_key.as_str(), pending)))
+        self.pending
+            .iter()
+            .flat_map(|(join_key, waiting)| waiting.iter().map(move |pending| (join_key.as_str(), pending)))
     }
 
     /// Adds a sent message's carrier id under `join_key`, and matches the
@@ -253,7 +255,8 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
                     continue;
                 }
                 let pending = waiting.remove(index);
-                let rule = if pending.spelling == link.spelling() { MatchRule::SameSpelling } else { MatchRule::OtherBase };
+                let same = pending.spelling == link.spelling();
+                let rule = if same { MatchRule::SameSpelling } else { MatchRule::OtherBase };
                 matched.push((pending, rule));
             }
             if waiting.is_empty() {

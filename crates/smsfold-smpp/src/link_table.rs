@@ -300,7 +300,8 @@ mod tests {
     fn retain_removes_rejected_links() {
         let mut table = table(&[("n:a", "A"), ("n:b", "B"), ("n:c", "C"), ("n:d", "D")]);
 
-        let mut removed: Vec<usize> = table.retain(|link| link.data() % 2 == 1).iter().map(|link| *link.data()).collect();
+        let removed_links = table.retain(|link| link.data() % 2 == 1);
+        let mut removed: Vec<usize> = removed_links.iter().map(|link| *link.data()).collect();
         removed.sort();
 
         assert_eq!(removed, [0, 2]);
