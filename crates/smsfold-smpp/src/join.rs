@@ -316,7 +316,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     pub fn evict_links(&mut self, retention_ms: i64) -> Vec<(String, String)> {
         let horizon = self.watermark.saturating_sub(retention_ms);
         let evicted = self.links.retain(|link| link.sent_at() >= horizon);
-        evicted.iter().map(|link| (link.join_key().to_owned(), link.spelling().to_owned())).collect()
+        evicted.iter().map(|link| (link.join_key().into_owned(), link.spelling().to_owned())).collect()
     }
 
     /// Puts a link back, as restored from a changelog. It replaces any link

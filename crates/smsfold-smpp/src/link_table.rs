@@ -2,24 +2,30 @@
 //!
 //! A partition can hold a link per live sent message, so a link keeps its
 //! strings in one allocation: the join key, the carrier id in lower case
-//! without whitespace around it, and the sent event id. The link's spelling
-//! is a part of that carrier id, so it is not stored apart. The links sit in
-//! one `Vec`, and a hash table of their positions, hashed by join key, finds
-//! the links of a key. Most keys have one link, so no key has a list of its
-//! own.
+//! without whitespace around it, and the sent event id. Most links are
+//! stored under their carrier id's first key ([`receipt_join_key`]), so
+//! that key is derived from the carrier id and not stored. The link's
+//! spelling is a part of the carrier id, so it is not stored either. The
+//! links sit in one `Vec`, and a hash table of their positions, hashed by
+//! join key, finds the links of a key. Most keys have one link, so no key
+//! has a list of its own.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::join::{spelling_of_normalized, Link};
+use crate::carrier_id::{carrier_id_keys, CarrierKey};
+use crate::join::{receipt_join_key, spelling_of_normalized, Link};
 
 /// A link as the join stores it.
 #[derive(Debug, Clone)]
 pub struct StoredLink<L> {
-    /// The lengths of the join key and of the carrier id, each as an
-    /// unsigned LEB128 number, then the join key, the carrier id and the
-    /// sent event id.
+    /// Two unsigned LEB128 numbers, then the strings. The first number is 0
+    /// when the join key is the carrier id's first key, else the join key's
+    /// length plus one. The second is the carrier id's length. The strings
+    /// are the join key unless it is derived, the carrier id and the sent
+    /// event id.
     text: Box<[u8]>,
     sent_at: i64,
     data: L,
@@ -27,30 +33,46 @@ pub struct StoredLink<L> {
 
 impl<L> StoredLink<L> {
     pub(crate) fn new(join_key: &str, link: Link<L>) -> Self {
-        let carrier_id = link.carrier_id.trim_matches(|c: char| c.is_ascii_whitespace());
+        let trimmed = link.carrier_id.trim_matches(|c: char| c.is_ascii_whitespace());
+        let carrier_id = trimmed.to_ascii_lowercase();
+        let derived = is_first_key(join_key, &carrier_id);
+        let written_key = if derived { "" } else { join_key };
+        let key_header = if derived { 0 } else { join_key.len() + 1 };
         let event_id = &link.sent_event_id;
-        let mut text = Vec::with_capacity(2 * 5 + join_key.len() + carrier_id.len() + event_id.len());
-        push_length(&mut text, join_key.len());
+
+        let size = length_size(key_header)
+            + length_size(carrier_id.len())
+            + written_key.len()
+            + carrier_id.len()
+            + event_id.len();
+        let mut text = Vec::with_capacity(size);
+        push_length(&mut text, key_header);
         push_length(&mut text, carrier_id.len());
-        text.extend_from_slice(join_key.as_bytes());
-        text.extend(carrier_id.bytes().map(|byte| byte.to_ascii_lowercase()));
+        text.extend_from_slice(written_key.as_bytes());
+        text.extend_from_slice(carrier_id.as_bytes());
         text.extend_from_slice(event_id.as_bytes());
+        debug_assert_eq!(text.len(), size, "the allocation is exact, so no shrinking copy follows");
         StoredLink { text: text.into_boxed_slice(), sent_at: link.sent_at, data: link.data }
     }
 
-    /// Returns the join key, the carrier id and the sent event id as bytes.
-    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
+    /// Returns the written join key (`None` when it is derived), the carrier
+    /// id and the sent event id as bytes.
+    fn parts(&self) -> (Option<&[u8]>, &[u8], &[u8]) {
         let mut at = 0;
-        let key_len = read_length(&self.text, &mut at);
+        let key_header = read_length(&self.text, &mut at);
         let id_len = read_length(&self.text, &mut at);
-        let (key, rest) = self.text[at..].split_at(key_len);
+        let (key, rest) = self.text[at..].split_at(key_header.saturating_sub(1));
         let (id, event_id) = rest.split_at(id_len);
-        (key, id, event_id)
+        (Some(key).filter(|_| key_header > 0), id, event_id)
     }
 
-    /// Returns the key the link is stored under.
-    pub fn join_key(&self) -> &str {
-        as_str(self.parts().0)
+    /// Returns the key the link is stored under. It is built from the
+    /// carrier id when it is that id's first key.
+    pub fn join_key(&self) -> Cow<'_, str> {
+        match self.parts() {
+            (Some(key), _, _) => Cow::Borrowed(as_str(key)),
+            (None, id, _) => Cow::Owned(receipt_join_key(as_str(id)).expect("a derived join key exists")),
+        }
     }
 
     /// Returns the carrier id in ASCII lower case, without whitespace around
@@ -78,8 +100,56 @@ impl<L> StoredLink<L> {
     }
 
     fn has_key(&self, join_key: &str) -> bool {
-        self.parts().0 == join_key.as_bytes()
+        match self.parts() {
+            (Some(key), _, _) => key == join_key.as_bytes(),
+            (None, id, _) => is_first_key(join_key, as_str(id)),
+        }
     }
+
+    /// Returns the hash of the join key, as [`LinkTable`] hashes keys.
+    fn key_hash(&self, hasher: &DefaultHashBuilder) -> u64 {
+        hasher.hash_one(self.join_key().as_bytes())
+    }
+}
+
+/// Returns true when `join_key` is the first carrier key of `carrier_id`,
+/// an id in lower case without whitespace around it: the key that
+/// [`receipt_join_key`] returns for it. Allocates only for an id whose
+/// first key is text and equals `join_key`.
+fn is_first_key(join_key: &str, carrier_id: &str) -> bool {
+    if let Some(text) = join_key.strip_prefix("t:") {
+        // A text key is the id in lower case, for an id with no number.
+        return text == carrier_id && matches!(carrier_id_keys(carrier_id).iter().next(), Some(CarrierKey::Text(_)));
+    }
+    let Some(hex) = join_key.strip_prefix("n:") else { return false };
+    // carrier_id_keys allocates only for a text key.
+    match carrier_id_keys(carrier_id).iter().next() {
+        Some(CarrierKey::Number(number)) => is_lower_hex_of(hex, *number),
+        _ => false,
+    }
+}
+
+/// Returns true when `hex` is `number` as `format!("{number:x}")` writes
+/// it: lower case, without leading zeros.
+fn is_lower_hex_of(hex: &str, number: u128) -> bool {
+    let mut digits = [0u8; 32];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b"0123456789abcdef"[(rest & 0xf) as usize];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    hex.as_bytes() == &digits[start..]
+}
+
+/// Returns how many bytes [`push_length`] writes for `length`.
+fn length_size(length: usize) -> usize {
+    let bits = usize::BITS - length.leading_zeros();
+    (bits as usize).div_ceil(7).max(1)
 }
 
 /// Appends `length` as an unsigned LEB128 number: seven bits per byte, low
@@ -167,7 +237,7 @@ impl<L> LinkTable<L> {
 
     /// Replaces the link at `position` with one of the same join key.
     pub(crate) fn replace(&mut self, position: usize, link: StoredLink<L>) {
-        debug_assert_eq!(self.links[position].parts().0, link.parts().0, "a replacement keeps the join key");
+        debug_assert_eq!(self.links[position].join_key(), link.join_key(), "a replacement keeps the join key");
         self.links[position] = link;
     }
 
@@ -175,10 +245,10 @@ impl<L> LinkTable<L> {
     /// spelling is stored.
     pub(crate) fn insert(&mut self, link: StoredLink<L>) {
         let LinkTable { index, links, hasher } = self;
-        let hash = hasher.hash_one(link.parts().0);
+        let hash = link.key_hash(hasher);
         let position = u32::try_from(links.len()).expect("a partition holds fewer than 2^32 carrier links");
         links.push(link);
-        index.insert_unique(hash, position, |&position| hasher.hash_one(links[position as usize].parts().0));
+        index.insert_unique(hash, position, |&position| links[position as usize].key_hash(hasher));
     }
 
     /// Removes the link under `join_key` with `spelling`, and returns it.
@@ -205,7 +275,7 @@ impl<L> LinkTable<L> {
     /// Removes the link at `position`, moving the last link into its place.
     fn remove_at(&mut self, position: usize) -> StoredLink<L> {
         let LinkTable { index, links, hasher } = self;
-        let hash = hasher.hash_one(links[position].parts().0);
+        let hash = links[position].key_hash(hasher);
         if let Ok(entry) = index.find_entry(hash, |&other| other as usize == position) {
             entry.remove();
         }
@@ -213,7 +283,7 @@ impl<L> LinkTable<L> {
 
         let moved_from = links.len();
         if position < moved_from {
-            let hash = hasher.hash_one(links[position].parts().0);
+            let hash = links[position].key_hash(hasher);
             if let Some(entry) = index.find_mut(hash, |&other| other as usize == moved_from) {
                 // Below `moved_from`, which fits in u32.
                 *entry = position as u32;
@@ -250,6 +320,66 @@ mod tests {
         assert_eq!(link.spelling(), "4f2a");
         assert_eq!(link.sent_event_id(), "EV01-9");
         assert_eq!(link.sent_at(), 7);
+    }
+
+    #[test]
+    fn second_key_is_written() {
+        // The decimal 7731 gives the first key, n:1e33, and its reading as
+        // hexadecimal, 0x7731, the second, n:7731.
+        let first = StoredLink::new("n:1e33", Link::new("7731", 1, "EV1", ()));
+        let second = StoredLink::new("n:7731", Link::new("7731", 1, "EV1", ()));
+
+        assert!(first.parts().0.is_none(), "the first key is derived");
+        assert_eq!(second.parts().0, Some(&b"n:7731"[..]));
+        assert_eq!(first.join_key(), "n:1e33");
+        assert_eq!(second.join_key(), "n:7731");
+        assert!(first.has_key("n:1e33"));
+        assert!(!first.has_key("n:7731"));
+        assert!(second.has_key("n:7731"));
+        assert!(!second.has_key("n:1e33"));
+    }
+
+    #[test]
+    fn derived_key_needs_exact_form() {
+        let link = StoredLink::new("n:4f2a", Link::new("4F2A", 1, "EV1", ()));
+
+        assert!(link.has_key("n:4f2a"));
+        for other in ["n:4F2A", "n:04f2a", "n:+4f2a", "t:4f2a", "4f2a", "n:", ""] {
+            assert!(!link.has_key(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn text_key_is_derived() {
+        let link = StoredLink::new("t:carrier3-0a1b", Link::new("Carrier3-0A1B", 1, "EV1", ()));
+
+        assert!(link.parts().0.is_none());
+        assert_eq!(link.join_key(), "t:carrier3-0a1b");
+        assert!(link.has_key("t:carrier3-0a1b"));
+        assert!(!link.has_key("t:carrier3-0a1c"));
+    }
+
+    #[test]
+    fn foreign_keys_are_written() {
+        // A key a record may carry that is not the id's first key, even an
+        // empty one, is kept as it is.
+        for join_key in ["", "n:0", "t:4f2a", "other"] {
+            let link = StoredLink::new(join_key, Link::new("4F2A", 1, "EV1", ()));
+
+            assert_eq!(link.join_key(), join_key);
+            assert!(link.has_key(join_key), "{join_key:?}");
+        }
+    }
+
+    #[test]
+    fn length_size_matches_written_bytes() {
+        for length in [0, 1, 127, 128, 16_383, 16_384, usize::MAX] {
+            let mut text = Vec::new();
+            push_length(&mut text, length);
+
+            assert_eq!(length_size(length), text.len(), "{length}");
+            assert_eq!(read_length(&text, &mut 0), length);
+        }
     }
 
     #[test]

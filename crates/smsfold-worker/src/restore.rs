@@ -405,7 +405,7 @@ mod tests {
         let mut links: Vec<_> = join
             .links()
             .map(|link| {
-                let (join_key, spelling) = (link.join_key().to_owned(), link.spelling().to_owned());
+                let (join_key, spelling) = (link.join_key().into_owned(), link.spelling().to_owned());
                 let message_id = link.data().message_id.to_string();
                 (join_key, spelling, link.sent_at(), link.sent_event_id().to_owned(), message_id)
             })
