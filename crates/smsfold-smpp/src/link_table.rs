@@ -33,9 +33,10 @@ pub struct StoredLink<L> {
 
 impl<L> StoredLink<L> {
     pub(crate) fn new(join_key: &str, link: Link<L>) -> Self {
-        let trimmed = link.carrier_id.trim_matches(|c: char| c.is_ascii_whitespace());
-        let carrier_id = trimmed.to_ascii_lowercase();
-        let derived = is_first_key(join_key, &carrier_id);
+        let mut lower_case = link.carrier_id;
+        lower_case.make_ascii_lowercase();
+        let carrier_id = lower_case.trim_matches(|c: char| c.is_ascii_whitespace());
+        let derived = is_first_key(join_key, carrier_id);
         let written_key = if derived { "" } else { join_key };
         let key_header = if derived { 0 } else { join_key.len() + 1 };
         let event_id = &link.sent_event_id;

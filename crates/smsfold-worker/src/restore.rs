@@ -305,7 +305,12 @@ fn apply(
                 segment: link.segment,
                 message_partition: link.message_partition,
             };
-            let restored_link = Link::new(&link.carrier_id, link.sent_at.as_millis(), &link.sent_event_id, target);
+            let restored_link = Link {
+                carrier_id: link.carrier_id,
+                sent_at: link.sent_at.as_millis(),
+                sent_event_id: link.sent_event_id,
+                data: target,
+            };
             restored.carriers.entry(partition).or_default().restore_link(&link.join_key, restored_link);
         }
         ChangelogEntry::PendingReceipt(pending) if stage == Stage::Carrier => {
