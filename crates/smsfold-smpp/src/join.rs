@@ -32,6 +32,7 @@
 use hashbrown::HashMap;
 
 use crate::carrier_id::{carrier_id_keys, CarrierKey};
+use crate::link_table::{LinkTable, StoredLink};
 
 /// Returns the key a receipt naming `carrier_id` is published under, or
 /// `None` for an id with no key (empty or whitespace).
@@ -65,14 +66,21 @@ pub fn link_join_keys(carrier_id: &str) -> Vec<String> {
 /// hexadecimal digits (one `0` stays for an id of zeros).
 pub fn carrier_spelling(carrier_id: &str) -> String {
     let id = carrier_id.trim_matches(|c: char| c.is_ascii_whitespace()).to_ascii_lowercase();
+    spelling_of_normalized(&id).to_owned()
+}
+
+/// Returns the [`carrier_spelling`] of an id that is already in lower case
+/// and without whitespace around it, as a part of that id.
+pub(crate) fn spelling_of_normalized(id: &str) -> &str {
     if id.is_empty() || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return id;
     }
     let trimmed = id.trim_start_matches('0');
     if trimmed.is_empty() {
-        "0".to_owned()
+        // The last of the zeros.
+        &id[id.len() - 1..]
     } else {
-        trimmed.to_owned()
+        trimmed
     }
 }
 
@@ -95,13 +103,12 @@ impl MatchRule {
     }
 }
 
-/// A sent message's carrier id under one key, with the caller's data `L`.
+/// A sent message's carrier id, with the caller's data `L`, as it is added
+/// to the join. The join stores it as a [`StoredLink`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link<L> {
     /// The carrier id as the sent event wrote it.
     pub carrier_id: String,
-    /// The id's [`carrier_spelling`].
-    pub spelling: String,
     /// The sent event's time, in ms since the epoch.
     pub sent_at: i64,
     pub sent_event_id: String,
@@ -110,13 +117,7 @@ pub struct Link<L> {
 
 impl<L> Link<L> {
     pub fn new(carrier_id: &str, sent_at: i64, sent_event_id: &str, data: L) -> Self {
-        Link {
-            carrier_id: carrier_id.to_owned(),
-            spelling: carrier_spelling(carrier_id),
-            sent_at,
-            sent_event_id: sent_event_id.to_owned(),
-            data,
-        }
+        Link { carrier_id: carrier_id.to_owned(), sent_at, sent_event_id: sent_event_id.to_owned(), data }
     }
 }
 
@@ -175,7 +176,7 @@ pub struct LinkAdded<P> {
 /// The join state of one partition of the carrier join topic.
 #[derive(Debug)]
 pub struct CarrierJoin<L, P> {
-    links: HashMap<String, Vec<Link<L>>>,
+    links: LinkTable<L>,
     pending: HashMap<String, Vec<Pending<P>>>,
     /// Latest event time seen, in ms since the epoch.
     watermark: i64,
@@ -183,7 +184,7 @@ pub struct CarrierJoin<L, P> {
 
 impl<L, P> Default for CarrierJoin<L, P> {
     fn default() -> Self {
-        CarrierJoin { links: HashMap::new(), pending: HashMap::new(), watermark: i64::MIN }
+        CarrierJoin { links: LinkTable::default(), pending: HashMap::new(), watermark: i64::MIN }
     }
 }
 
@@ -200,37 +201,62 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
 
     /// Returns the number of links and of pending receipts.
     pub fn len(&self) -> (usize, usize) {
-        (self.links.values().map(Vec::len).sum(), self.pending.values().map(Vec::len).sum())
+        (self.links.len(), self.pending.values().map(Vec::len).sum())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty() && self.pending.is_empty()
+        self.links.len() == 0 && self.pending.is_empty()
+    }
+
+    /// Returns every link, in no particular order.
+    pub fn links(&self) -> impl Iterator<Item = &StoredLink<L>> + '_ {
+        self.links.iter()
+    }
+
+    /// Returns every pending receipt with its join key, in no particular
+    /// order.
+    pub fn pending(&self) -> impl Iterator<Item = (&str, &Pending<P>)> + '_ {
+        self.pending
+            .iter()
+            .flat_map(|(join_key, waiting)| waiting.iter().map(move |pending| (join_key.as_str(), pending)))
     }
 
     /// Adds a sent message's carrier id under `join_key`, and matches the
     /// receipts waiting under that key to it.
     pub fn add_link(&mut self, join_key: &str, link: Link<L>) -> LinkAdded<P> {
         self.watermark = self.watermark.max(link.sent_at);
-        let links = self.links.entry_ref(join_key).or_default();
-        let newer = |old: &Link<L>| (link.sent_at, &link.sent_event_id) >= (old.sent_at, &old.sent_event_id);
-        match links.iter_mut().find(|old| old.spelling == link.spelling) {
-            Some(old) if newer(old) => *old = link.clone(),
-            Some(_) => return LinkAdded { stored: false, matched: Vec::new() },
-            None => links.push(link.clone()),
-        }
+        let link = StoredLink::new(join_key, link);
+        let position = match self.links.position(join_key, link.spelling()) {
+            Some(position) => {
+                let old = self.links.get(position);
+                let newer = (link.sent_at(), link.sent_event_id()) >= (old.sent_at(), old.sent_event_id());
+                if !newer {
+                    return LinkAdded { stored: false, matched: Vec::new() };
+                }
+                self.links.replace(position, link);
+                position
+            }
+            None => {
+                self.links.insert(link);
+                self.links.len() - 1
+            }
+        };
+        let link = self.links.get(position);
 
         // Receipts wait only while no link under their key matches them,
         // so this link is the first they meet.
         let mut matched = Vec::new();
         if let Some(waiting) = self.pending.get_mut(join_key) {
+            let sent_keys = carrier_id_keys(link.carrier_id());
             let mut index = 0;
             while index < waiting.len() {
-                if !ids_match(&waiting[index].carrier_id, &link.carrier_id) {
+                if !carrier_id_keys(&waiting[index].carrier_id).matches(&sent_keys) {
                     index += 1;
                     continue;
                 }
                 let pending = waiting.remove(index);
-                let rule = if pending.spelling == link.spelling { MatchRule::SameSpelling } else { MatchRule::OtherBase };
+                let same = pending.spelling == link.spelling();
+                let rule = if same { MatchRule::SameSpelling } else { MatchRule::OtherBase };
                 matched.push((pending, rule));
             }
             if waiting.is_empty() {
@@ -245,14 +271,13 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// id.
     pub fn add_receipt(&mut self, join_key: &str, pending: Pending<P>) -> Joined<L> {
         self.watermark = self.watermark.max(pending.occurred_at);
-        let links = self.links.get(join_key).map(Vec::as_slice).unwrap_or_default();
-        if let Some(link) = links.iter().find(|link| link.spelling == pending.spelling) {
-            return Joined::Matched { link: link.data.clone(), rule: MatchRule::SameSpelling };
+        if let Some(link) = self.links.under(join_key).find(|link| link.spelling() == pending.spelling) {
+            return Joined::Matched { link: link.data().clone(), rule: MatchRule::SameSpelling };
         }
         let mut targets: Vec<&L> = Vec::new();
-        for link in links.iter().filter(|link| ids_match(&pending.carrier_id, &link.carrier_id)) {
-            if !targets.contains(&&link.data) {
-                targets.push(&link.data);
+        for link in self.links.under(join_key).filter(|link| ids_match(&pending.carrier_id, link.carrier_id())) {
+            if !targets.contains(&link.data()) {
+                targets.push(link.data());
             }
         }
         match targets[..] {
@@ -290,26 +315,20 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// watermark. Returns their keys and spellings.
     pub fn evict_links(&mut self, retention_ms: i64) -> Vec<(String, String)> {
         let horizon = self.watermark.saturating_sub(retention_ms);
-        let mut evicted = Vec::new();
-        self.links.retain(|join_key, links| {
-            links.retain(|link| {
-                let keep = link.sent_at >= horizon;
-                if !keep {
-                    evicted.push((join_key.clone(), link.spelling.clone()));
-                }
-                keep
-            });
-            !links.is_empty()
-        });
-        evicted
+        let evicted = self.links.retain(|link| link.sent_at() >= horizon);
+        evicted.iter().map(|link| (link.join_key().into_owned(), link.spelling().to_owned())).collect()
     }
 
-    /// Puts a link back, as restored from a changelog.
+    /// Puts a link back, as restored from a changelog. It replaces any link
+    /// of the same join key and spelling, because the changelog's later
+    /// record of an entry wins.
     pub fn restore_link(&mut self, join_key: &str, link: Link<L>) {
         self.watermark = self.watermark.max(link.sent_at);
-        let links = self.links.entry_ref(join_key).or_default();
-        links.retain(|old| old.spelling != link.spelling);
-        links.push(link);
+        let link = StoredLink::new(join_key, link);
+        match self.links.position(join_key, link.spelling()) {
+            Some(position) => self.links.replace(position, link),
+            None => self.links.insert(link),
+        }
     }
 
     /// Puts a pending receipt back, as restored from a changelog.
@@ -318,5 +337,25 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
         let waiting = self.pending.entry_ref(join_key).or_default();
         waiting.retain(|other| other.event_id != pending.event_id);
         waiting.push(pending);
+    }
+
+    /// Removes the link under `join_key` with `spelling` (a
+    /// [`carrier_spelling`]), as a changelog tombstone does. Returns false
+    /// when there is none. The watermark stays as it is.
+    pub fn remove_link(&mut self, join_key: &str, spelling: &str) -> bool {
+        self.links.remove(join_key, spelling).is_some()
+    }
+
+    /// Removes the pending receipt under `join_key` with `event_id`, as a
+    /// changelog tombstone does. Returns false when there is none. The
+    /// watermark stays as it is.
+    pub fn remove_pending(&mut self, join_key: &str, event_id: &str) -> bool {
+        let Some(waiting) = self.pending.get_mut(join_key) else { return false };
+        let Some(index) = waiting.iter().position(|pending| pending.event_id == event_id) else { return false };
+        waiting.remove(index);
+        if waiting.is_empty() {
+            self.pending.remove(join_key);
+        }
+        true
     }
 }

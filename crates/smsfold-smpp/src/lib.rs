@@ -25,6 +25,7 @@ mod carrier_id;
 mod date;
 mod error;
 mod join;
+mod link_table;
 mod reading;
 mod receipt;
 mod state;
@@ -37,6 +38,7 @@ pub use error::{ReceiptError, StateTableError, MAX_QUOTED_BYTES};
 pub use join::{
     carrier_spelling, link_join_keys, receipt_join_key, CarrierJoin, Joined, Link, LinkAdded, MatchRule, Pending,
 };
+pub use link_table::StoredLink;
 pub use reading::{read_smpp_receipt, ReceiptReading};
 pub use receipt::Receipt;
 pub use state::{outcome_of_message_state, MessageState, Outcome, UnknownOutcome};

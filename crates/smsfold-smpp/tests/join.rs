@@ -164,6 +164,62 @@ fn key_collision_without_match_waits() {
 }
 
 #[test]
+fn removed_link_no_longer_matches() {
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "4F2A", 1, ("m-1", 0));
+    let key = receipt_join_key("4F2A").unwrap();
+
+    let removed = join.remove_link(&key, "4f2a");
+    let removed_again = join.remove_link(&key, "4f2a");
+
+    assert!(removed);
+    assert!(!removed_again, "nothing is left to remove");
+    assert_eq!(join.len(), (0, 0));
+    assert_eq!(offer(&mut join, "4F2A", "r-1", 2), Joined::Pending);
+}
+
+#[test]
+fn remove_link_keeps_other_spellings() {
+    // "16" and "A" both sit under the number 10, spelled apart.
+    let mut join = CarrierJoin::new();
+    add_sent(&mut join, "16", 1, ("m-16", 0));
+    add_sent(&mut join, "A", 1, ("m-a", 0));
+    let key = receipt_join_key("10").unwrap();
+
+    assert!(join.remove_link(&key, "16"));
+
+    assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Matched { link: ("m-a", 0), rule: MatchRule::OtherBase });
+}
+
+#[test]
+fn removed_pending_is_not_matched() {
+    let mut join = CarrierJoin::new();
+    offer(&mut join, "55", "r-1", 1);
+    offer(&mut join, "55", "r-2", 1);
+    let key = receipt_join_key("55").unwrap();
+
+    assert!(join.remove_pending(&key, "r-1"));
+    assert!(!join.remove_pending(&key, "r-1"), "nothing is left to remove");
+    let added = join.add_link(&key, link("55", 2, ("m-1", 0)));
+
+    let matched: Vec<&str> = added.matched.iter().map(|(pending, _)| pending.event_id.as_str()).collect();
+    assert_eq!(matched, ["r-2"]);
+}
+
+#[test]
+fn restored_link_replaces_same_spelling() {
+    let mut join: CarrierJoin<Target, String> = CarrierJoin::new();
+    let key = receipt_join_key("7731").unwrap();
+    join.restore_link(&key, link("7731", 5, ("m-new", 0)));
+
+    join.restore_link(&key, link("07731", 1, ("m-old", 0)));
+
+    assert_eq!(join.len(), (1, 0));
+    let stored: Vec<_> = join.links().map(|link| (link.spelling(), link.sent_at(), *link.data())).collect();
+    assert_eq!(stored, [("7731", 1, ("m-old", 0))], "the changelog's later record wins");
+}
+
+#[test]
 fn spelling_keeps_text_ids() {
     assert_eq!(carrier_spelling(" Carrier-5C21D0 "), "carrier-5c21d0");
     assert_eq!(carrier_spelling("0000"), "0");

@@ -43,6 +43,16 @@ pub enum ChangelogEntry {
     PendingReceipt(PendingReceiptRecord),
 }
 
+/// The entry of the carrier join changelog that a key names, read from the
+/// key alone so that a tombstone, which has no value, can be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarrierEntryKey<'a> {
+    /// A carrier link, by join key and the carrier id's spelling.
+    Link { join_key: &'a str, spelling: &'a str },
+    /// A pending receipt, by join key and the receipt's event id.
+    PendingReceipt { join_key: &'a str, event_id: &'a str },
+}
+
 /// Builds a message entry's key and value.
 pub fn message_record(projection: &MessageProjection) -> (Vec<u8>, Vec<u8>) {
     let mut value = internal::MessageState {
@@ -168,7 +178,25 @@ pub fn pending_receipt_key(join_key: &str, event_id: &str) -> Vec<u8> {
     tagged(PENDING_RECEIPT_TAG, &[join_key, event_id])
 }
 
+/// Reads which carrier link or pending receipt a carrier join changelog key
+/// names. Keys of other entries are rejected.
+pub fn decode_carrier_key(key: &[u8]) -> Result<CarrierEntryKey<'_>, DecodeError> {
+    match key.first() {
+        Some(&CARRIER_LINK_TAG) => {
+            let (join_key, spelling) = untagged_pair(key)?;
+            Ok(CarrierEntryKey::Link { join_key, spelling })
+        }
+        Some(&PENDING_RECEIPT_TAG) => {
+            let (join_key, event_id) = untagged_pair(key)?;
+            Ok(CarrierEntryKey::PendingReceipt { join_key, event_id })
+        }
+        _ => Err(DecodeError::invalid("key", "not a carrier link or pending receipt key")),
+    }
+}
+
 /// Decodes a changelog record. Returns `Ok(None)` for a tombstone.
+/// [`decode_carrier_key`] reads which entry a carrier join tombstone
+/// removes.
 pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>, DecodeError> {
     let Some(value) = value else { return Ok(None) };
     let entry = match key.first() {
@@ -271,6 +299,23 @@ fn tagged(tag: u8, ids: &[&str]) -> Vec<u8> {
     key
 }
 
+/// Splits a key that [`tagged`] joined from a tag and two ids back into the
+/// two ids.
+fn untagged_pair(key: &[u8]) -> Result<(&str, &str), DecodeError> {
+    let invalid = |detail: &str| DecodeError::invalid("key", format!("{detail} in a carrier join changelog key"));
+    let length: [u8; 4] =
+        key.get(1..5).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| invalid("missing id length"))?;
+    let ids = &key[5..];
+    let first_len = u32::from_be_bytes(length) as usize;
+    if first_len > ids.len() {
+        return Err(invalid("id length past the end"));
+    }
+    let (first, second) = ids.split_at(first_len);
+    let first = std::str::from_utf8(first).map_err(|_| invalid("invalid UTF-8"))?;
+    let second = std::str::from_utf8(second).map_err(|_| invalid("invalid UTF-8"))?;
+    Ok((first, second))
+}
+
 #[cfg(test)]
 mod tests {
     use smsfold_domain::{CarrierReport, ProgressReport, ReceiptHistory, ReceiptOutcome, SegmentDelivery};
@@ -329,6 +374,53 @@ mod tests {
         let (first, _) = campaign_message_record("ab", "c", MessageStatus::Sent, 1);
         let (second, _) = campaign_message_record("a", "bc", MessageStatus::Sent, 1);
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn carrier_link_key_decodes() {
+        let key = carrier_link_key("t:carrier3-0a1b", "carrier3-0a1b");
+
+        let decoded = decode_carrier_key(&key).unwrap();
+
+        assert_eq!(decoded, CarrierEntryKey::Link { join_key: "t:carrier3-0a1b", spelling: "carrier3-0a1b" });
+    }
+
+    #[test]
+    fn pending_receipt_key_decodes() {
+        let key = pending_receipt_key("n:4f2a", "EV0001-7");
+
+        let decoded = decode_carrier_key(&key).unwrap();
+
+        assert_eq!(decoded, CarrierEntryKey::PendingReceipt { join_key: "n:4f2a", event_id: "EV0001-7" });
+    }
+
+    #[test]
+    fn carrier_key_with_empty_ids_decodes() {
+        let key = pending_receipt_key("", "");
+
+        let decoded = decode_carrier_key(&key).unwrap();
+
+        assert_eq!(decoded, CarrierEntryKey::PendingReceipt { join_key: "", event_id: "" });
+    }
+
+    #[test]
+    fn invalid_carrier_keys_rejected() {
+        let mut past_end = carrier_link_key("n:4f2a", "4f2a");
+        past_end.truncate(8);
+        let mut not_utf8 = pending_receipt_key("n:4f2a", "EV1");
+        not_utf8.push(0xff);
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("empty key", Vec::new()),
+            ("message key", message_key("m-1")),
+            ("no id length", vec![CARRIER_LINK_TAG, 0, 0]),
+            ("length past the end", past_end),
+            ("invalid UTF-8", not_utf8),
+        ];
+
+        for (case, key) in cases {
+            let error = decode_carrier_key(&key).expect_err(case);
+            assert_eq!(error.reason(), "invalid_value", "{case}");
+        }
     }
 
     #[test]

@@ -9,10 +9,12 @@ use smsfold_domain::{CampaignFold, CampaignProjection, CampaignStatus, MessageFo
 use smsfold_smpp::CarrierJoin;
 use smsfold_wire::carrier_join::PendingReceiptRecord;
 
-/// The message segment a carrier link points at.
+/// The message segment a carrier link points at. A partition can hold one
+/// per live sent message, so the id is a `Box<str>`: 16 bytes in place of a
+/// `String`'s 24, and no spare capacity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
-    pub message_id: String,
+    pub message_id: Box<str>,
     pub segment: Segment,
     /// The message's partition of the message events and message commands
     /// topics.

@@ -14,7 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use smsfold_domain::{CampaignFold, MessageFold};
 use smsfold_smpp::{Link, Pending};
-use smsfold_wire::changelog::{self, ChangelogEntry};
+use smsfold_wire::changelog::{self, CarrierEntryKey, ChangelogEntry};
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
@@ -137,10 +137,6 @@ fn restore_topic(
     consumer.assign(&assignment).map_err(WorkerError::Kafka)?;
     info!(topic, partitions = partitions.len(), "restoring state from a changelog");
 
-    // The carrier join removes entries (a matched or expired receipt, an
-    // evicted link) with tombstones, so its entries are applied only once
-    // the last record of each key is known.
-    let mut latest: HashMap<(i32, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
     let mut remaining: Vec<i32> = partitions.to_vec();
     let mut last_report = Instant::now();
     while !remaining.is_empty() {
@@ -148,12 +144,7 @@ fn restore_topic(
             Some(Ok(record)) => {
                 restored.records += 1;
                 let partition = record.partition();
-                let key = record.key().unwrap_or_default();
-                if stage == Stage::Carrier {
-                    latest.insert((partition, key.to_vec()), record.payload().map(<[u8]>::to_vec));
-                } else {
-                    apply(restored, stage, partition, changelog::decode(key, record.payload()));
-                }
+                apply_record(restored, stage, partition, record.key().unwrap_or_default(), record.payload());
                 if last_report.elapsed() >= Duration::from_secs(1) {
                     last_report = Instant::now();
                     let high = high_watermarks.get(&partition).copied().unwrap_or(0);
@@ -168,9 +159,6 @@ fn restore_topic(
             Some(Err(error)) => warn!(%error, topic, "changelog read failed; retrying"),
             None => {}
         }
-    }
-    for ((partition, key), value) in latest {
-        apply(restored, stage, partition, changelog::decode(&key, value.as_deref()));
     }
     Ok(())
 }
@@ -236,6 +224,41 @@ impl ClientContext for RestoreContext {
 
 impl ConsumerContext for RestoreContext {}
 
+/// Applies one changelog record, in the order the records are read, so
+/// that the last record of each key decides its entry.
+///
+/// A carrier join tombstone (a matched or expired receipt, an evicted link)
+/// removes the entry its key names. Tombstones of the other stages decode
+/// to nothing and change no fold.
+fn apply_record(restored: &mut Restored, stage: Stage, partition: i32, key: &[u8], value: Option<&[u8]>) {
+    if stage == Stage::Carrier && value.is_none() {
+        remove_carrier_entry(restored, partition, key);
+    } else {
+        apply(restored, stage, partition, changelog::decode(key, value));
+    }
+}
+
+/// Removes the carrier link or pending receipt that a tombstone's key names.
+///
+/// The join's watermark stays where the entry's earlier record raised it.
+/// The partition saw that event before the entry was removed, so the live
+/// join's watermark had reached its time too. So the restored watermark is
+/// never above the live one, though it can be higher than when only the
+/// last record of each key is applied, and it depends on which records
+/// compaction has deleted.
+fn remove_carrier_entry(restored: &mut Restored, partition: i32, key: &[u8]) {
+    let join = restored.carriers.entry(partition).or_default();
+    match changelog::decode_carrier_key(key) {
+        Ok(CarrierEntryKey::Link { join_key, spelling }) => {
+            join.remove_link(join_key, spelling);
+        }
+        Ok(CarrierEntryKey::PendingReceipt { join_key, event_id }) => {
+            join.remove_pending(join_key, event_id);
+        }
+        Err(error) => warn!(%error, partition, "skipped an undecodable carrier join changelog tombstone"),
+    }
+}
+
 fn apply(
     restored: &mut Restored,
     stage: Stage,
@@ -278,11 +301,16 @@ fn apply(
         }
         ChangelogEntry::CarrierLink(link) if stage == Stage::Carrier => {
             let target = LinkTarget {
-                message_id: link.message_id,
+                message_id: link.message_id.into_boxed_str(),
                 segment: link.segment,
                 message_partition: link.message_partition,
             };
-            let restored_link = Link::new(&link.carrier_id, link.sent_at.as_millis(), &link.sent_event_id, target);
+            let restored_link = Link {
+                carrier_id: link.carrier_id,
+                sent_at: link.sent_at.as_millis(),
+                sent_event_id: link.sent_event_id,
+                data: target,
+            };
             restored.carriers.entry(partition).or_default().restore_link(&link.join_key, restored_link);
         }
         ChangelogEntry::PendingReceipt(pending) if stage == Stage::Carrier => {
@@ -291,5 +319,169 @@ fn apply(
             restored.carriers.entry(partition).or_default().restore_pending(&pending.join_key, waiting);
         }
         _ => warn!(partition, "skipped a changelog record of the other stage"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use smsfold_domain::{ReceiptOutcome, Segment, Timestamp};
+    use smsfold_smpp::{carrier_spelling, receipt_join_key, Joined};
+    use smsfold_wire::carrier_join::{CarrierLinkRecord, OriginalRecord, PendingReceiptRecord, ReadReceipt};
+
+    use super::*;
+
+    /// A changelog record's key and value, `None` for a tombstone.
+    type Record = (Vec<u8>, Option<Vec<u8>>);
+
+    fn link(carrier_id: &str, message_id: &str, sent_at: i64) -> CarrierLinkRecord {
+        CarrierLinkRecord {
+            join_key: receipt_join_key(carrier_id).expect("a carrier id with keys"),
+            carrier_id: carrier_id.into(),
+            message_id: message_id.into(),
+            segment: Segment { index: 0, count: 1 },
+            sent_at: Timestamp::from_millis(sent_at),
+            sent_event_id: format!("sent-{message_id}"),
+            message_partition: 1,
+        }
+    }
+
+    fn link_put(link: &CarrierLinkRecord) -> Record {
+        let (key, value) = changelog::carrier_link_record(link, &carrier_spelling(&link.carrier_id));
+        (key, Some(value))
+    }
+
+    fn link_tombstone(link: &CarrierLinkRecord) -> Record {
+        (changelog::carrier_link_key(&link.join_key, &carrier_spelling(&link.carrier_id)), None)
+    }
+
+    fn pending(carrier_id: &str, event_id: &str, occurred_at: i64) -> PendingReceiptRecord {
+        PendingReceiptRecord {
+            join_key: receipt_join_key(carrier_id).expect("a carrier id with keys"),
+            carrier_id: carrier_id.into(),
+            receipt: ReadReceipt {
+                event_id: event_id.into(),
+                occurred_at: Timestamp::from_millis(occurred_at),
+                outcome: ReceiptOutcome::Delivered,
+                error_code: 0,
+                done_at: None,
+                carrier: None,
+            },
+            original: OriginalRecord::default(),
+        }
+    }
+
+    fn pending_put(pending: &PendingReceiptRecord) -> Record {
+        let (key, value) = changelog::pending_receipt_record(pending);
+        (key, Some(value))
+    }
+
+    fn pending_tombstone(pending: &PendingReceiptRecord) -> Record {
+        (changelog::pending_receipt_key(&pending.join_key, &pending.receipt.event_id), None)
+    }
+
+    fn restore_in_place(records: &[Record]) -> Restored {
+        let mut restored = Restored::default();
+        for (key, value) in records {
+            apply_record(&mut restored, Stage::Carrier, 0, key, value.as_deref());
+        }
+        restored
+    }
+
+    /// Restores as before records were applied in place: only the last
+    /// record of each key, applied after every record is read.
+    fn restore_last_per_key(records: &[Record]) -> Restored {
+        let mut latest: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+        for (key, value) in records {
+            latest.insert(key, value.as_deref());
+        }
+        let mut restored = Restored::default();
+        for (key, value) in latest {
+            apply(&mut restored, Stage::Carrier, 0, changelog::decode(key, value));
+        }
+        restored
+    }
+
+    /// The links as (join key, spelling, sent time, sent event id, message
+    /// id) and the pending receipts as (join key, event id), both sorted.
+    type Snapshot = (Vec<(String, String, i64, String, String)>, Vec<(String, String)>);
+
+    fn snapshot(restored: &Restored) -> Snapshot {
+        let Some(join) = restored.carriers.get(&0) else { return Snapshot::default() };
+        let mut links: Vec<_> = join
+            .links()
+            .map(|link| {
+                let (join_key, spelling) = (link.join_key().into_owned(), link.spelling().to_owned());
+                let message_id = link.data().message_id.to_string();
+                (join_key, spelling, link.sent_at(), link.sent_event_id().to_owned(), message_id)
+            })
+            .collect();
+        links.sort();
+        let mut pending: Vec<_> =
+            join.pending().map(|(join_key, pending)| (join_key.to_owned(), pending.event_id.clone())).collect();
+        pending.sort();
+        (links, pending)
+    }
+
+    #[test]
+    fn carrier_records_apply_in_place() {
+        let first_send = link("4F2A", "m-1", 1);
+        let second_send = link("4F2A", "m-2", 5);
+        let decimal = link("169552957", "m-3", 2);
+        let reused = link("carrier3-0a1b", "m-4", 3);
+        let reused_later = link("carrier3-0a1b", "m-5", 4);
+        let evicted = link("77AB", "m-6", 2);
+        let waiting = pending("55", "r-1", 2);
+        let matched = pending("56", "r-2", 3);
+        let records = [
+            link_tombstone(&link("99", "m-0", 1)),
+            link_put(&first_send),
+            pending_put(&waiting),
+            link_put(&decimal),
+            link_tombstone(&first_send),
+            pending_tombstone(&waiting),
+            link_put(&second_send),
+            pending_put(&waiting),
+            pending_put(&matched),
+            link_put(&reused),
+            link_put(&evicted),
+            pending_tombstone(&matched),
+            link_put(&reused_later),
+            link_tombstone(&evicted),
+        ];
+
+        let in_place = restore_in_place(&records);
+        let last_per_key = restore_last_per_key(&records);
+
+        assert_eq!(snapshot(&in_place), snapshot(&last_per_key));
+        let (links, pending) = snapshot(&in_place);
+        let message_ids: Vec<&str> = links.iter().map(|link| link.4.as_str()).collect();
+        assert_eq!(message_ids, ["m-2", "m-3", "m-5"], "links sorted by join key");
+        assert_eq!(pending, [(waiting.join_key.clone(), "r-1".to_owned())]);
+    }
+
+    #[test]
+    fn restored_link_matches_receipt() {
+        let first_send = link("4F2A", "m-1", 1);
+        let second_send = link("4F2A", "m-2", 5);
+        let records = [link_put(&first_send), link_tombstone(&first_send), link_put(&second_send)];
+        let mut restored = restore_in_place(&records);
+        let join = restored.carriers.get_mut(&0).expect("the partition's join");
+
+        let receipt = pending("4f2a", "r-1", 6);
+        let joined = join.add_receipt(&receipt.join_key, smsfold_smpp::Pending::new("4f2a", "r-1", 6, receipt.clone()));
+
+        assert!(matches!(joined, Joined::Matched { link, .. } if &*link.message_id == "m-2"));
+    }
+
+    #[test]
+    fn removed_entry_keeps_watermark() {
+        let evicted = link("77AB", "m-6", 9);
+        let records = [link_put(&link("4F2A", "m-1", 1)), link_put(&evicted), link_tombstone(&evicted)];
+
+        let in_place = restore_in_place(&records);
+        let last_per_key = restore_last_per_key(&records);
+
+        assert_eq!(in_place.carriers[&0].watermark(), 9, "the removed link's time was seen");
+        assert_eq!(last_per_key.carriers[&0].watermark(), 1);
     }
 }

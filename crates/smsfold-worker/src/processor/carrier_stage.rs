@@ -41,7 +41,7 @@ impl Processor {
 
     fn join_link(&self, join: &mut CarrierFold, partition: i32, record: CarrierLinkRecord, outputs: &mut Outputs) {
         let target = LinkTarget {
-            message_id: record.message_id.clone(),
+            message_id: record.message_id.as_str().into(),
             segment: record.segment,
             message_partition: record.message_partition,
         };
@@ -94,7 +94,7 @@ impl Processor {
             return self.dead_letter_source(Source::Carried(&pending.original), "receipt_unroutable", &error, outputs);
         }
         metrics::receipt_matched(rule.as_str());
-        let resolved = ResolvedReceiptRecord { pending, message_id: target.message_id.clone(), segment: target.segment };
+        let resolved = ResolvedReceiptRecord { pending, message_id: target.message_id.to_string(), segment: target.segment };
         let topic = &self.topics.message_commands;
         let key = target.message_id.as_bytes();
         self.internal(topic, Some(target.message_partition), key, RESOLVED_RECEIPT, resolved.encode(), outputs);
