@@ -8,49 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::producer::Producer;
-use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Statistics};
 use tracing::{info, warn};
 
-use crate::changelog_buffer::ChangelogBuffer;
+use crate::batch::OpenBatch;
+use crate::committer::Inflight;
 use crate::metrics;
-use crate::partition_map::PartitionMap;
-use crate::publisher::{self, Publisher};
+use crate::publisher::Publisher;
 
 /// Partitions assigned to this worker, by topic.
 pub type Assignment = Vec<(String, i32)>;
 
 /// How long a commit may take before it counts as failed.
 pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The batch that is processed but not committed yet.
-#[derive(Debug, Default)]
-pub struct OpenBatch {
-    /// True while a transaction is open (exactly-once) or outputs are in
-    /// flight (at-least-once).
-    pub open: bool,
-    /// Next offset to consume, per consumed topic and partition.
-    pub offsets: PartitionMap,
-    /// Input records in the batch.
-    pub records: usize,
-    /// Set when a commit made from a callback failed; the worker loop then
-    /// aborts and rewinds.
-    pub failed: Option<String>,
-    /// Changelog entries to send before the batch commits.
-    pub changelog: ChangelogBuffer,
-}
-
-impl OpenBatch {
-    pub fn offsets_list(&self) -> TopicPartitionList {
-        let mut list = TopicPartitionList::new();
-        for (topic, partition, offset) in self.offsets.iter() {
-            // Adding a partition to a fresh list only fails for invalid input.
-            let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
-        }
-        list
-    }
-}
 
 pub struct WorkerContext {
     /// The newest assignment, taken by the worker loop between records.
@@ -59,7 +30,9 @@ pub struct WorkerContext {
     pub owned: Mutex<BTreeSet<(String, i32)>>,
     pub batch: Arc<Mutex<OpenBatch>>,
     /// The producer of the open batch's outputs.
-    pub producer: Publisher,
+    pub producer: Arc<Publisher>,
+    /// The commit of the previous batch while it runs (exactly-once).
+    pub inflight: Mutex<Option<Inflight>>,
     pub exactly_once: bool,
     /// Set while the worker has restored state for its partitions.
     pub ready: Arc<AtomicBool>,
@@ -68,49 +41,6 @@ pub struct WorkerContext {
 impl WorkerContext {
     pub fn batch(&self) -> MutexGuard<'_, OpenBatch> {
         self.batch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Commits the open batch: its transaction, or its offsets after the
-    /// outputs are flushed. Returns the error text on failure.
-    ///
-    /// The worker loop waits for the batch's acknowledgements before it
-    /// calls this; from a rebalance callback the flush inside librdkafka's
-    /// commit (or the explicit flush at-least-once) waits for them.
-    pub fn commit_open_batch(&self, consumer: &impl Consumer<Self>) -> Result<(), String> {
-        let mut batch = self.batch();
-        if !batch.open {
-            return Ok(());
-        }
-        let offsets = batch.offsets_list();
-        for output in batch.changelog.drain() {
-            publisher::send(&self.producer, output)
-                .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
-        }
-        let result = if self.exactly_once {
-            match consumer.group_metadata() {
-                Some(group) => self
-                    .producer
-                    .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
-                    .and_then(|()| self.producer.commit_transaction(COMMIT_TIMEOUT))
-                    .map_err(|error| error.to_string())
-                    .and_then(|()| publisher::take_failure(&self.producer)),
-                None => Err("the consumer has no group metadata".to_owned()),
-            }
-        } else {
-            publisher::flush_blocking(&self.producer, COMMIT_TIMEOUT).and_then(|()| {
-                if offsets.count() > 0 {
-                    consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string())
-                } else {
-                    Ok(())
-                }
-            })
-        };
-        if result.is_ok() {
-            batch.open = false;
-            batch.offsets.clear();
-            batch.records = 0;
-        }
-        result
     }
 }
 

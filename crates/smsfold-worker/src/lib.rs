@@ -5,6 +5,8 @@
 
 pub mod config;
 mod changelog_buffer;
+mod batch;
+mod committer;
 mod context;
 mod partition_map;
 mod publisher;

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -21,6 +21,9 @@ use crate::output::Output;
 
 /// How long a full producer queue is waited on before sending again.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+
+/// How often a thread waiting for acknowledgements looks at the count.
+const SETTLE_POLL: Duration = Duration::from_micros(100);
 
 /// Delivery bookkeeping shared by the sender and librdkafka's thread.
 #[derive(Debug, Default)]
@@ -118,6 +121,27 @@ pub async fn settle(producer: &Publisher, timeout: Duration) -> Result<(), Strin
             deliveries.sent.load(Ordering::Acquire).saturating_sub(deliveries.reported.load(Ordering::Acquire)),
             timeout.as_secs()
         ));
+    }
+    take_failure(producer)
+}
+
+/// Waits like [`settle`], from a thread outside the async runtime. The
+/// records still lingering in the producer's queue are sent at once.
+pub fn settle_blocking(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+    let deliveries = producer.context();
+    let deadline = Instant::now() + timeout;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the producer, and with it the native handle, outlives the
+    // call. librdkafka's flush sends queued records without waiting out
+    // `linger.ms` and returns once every record is acknowledged and its
+    // report taken by the producer's polling thread. rdkafka's own flush
+    // polls in steps of up to 100 ms instead, competing with that thread.
+    unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) };
+    while deliveries.reported.load(Ordering::Acquire) < deliveries.sent.load(Ordering::Acquire) {
+        if Instant::now() >= deadline {
+            return Err(format!("the broker did not acknowledge the batch's records within {} s", timeout.as_secs()));
+        }
+        std::thread::sleep(SETTLE_POLL);
     }
     take_failure(producer)
 }

@@ -116,7 +116,7 @@ impl Worker {
             "topics ready"
         );
 
-        let producer = publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?;
+        let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
         }
@@ -168,9 +168,15 @@ impl Worker {
 
             // A commit made by the revoke callback may have failed, and the
             // assignment may have changed, during that receive.
-            let failed = consumer.context().batch().failed.take();
+            let mut failed = consumer.context().batch().failed.take();
+            if failed.is_none() && consumer.context().commit_ended() {
+                // The previous batch is committed: the open one's
+                // transaction can begin.
+                let context = consumer.context();
+                failed = context.finish_inflight().and_then(|()| context.begin(&mut context.batch())).err();
+            }
             if let Some(error) = failed {
-                self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
+                self.abort_and_rewind(&consumer, &mut held, &error).await?;
                 batch_started = None;
                 continue;
             }
@@ -201,12 +207,18 @@ impl Worker {
                         // partition away.
                         continue;
                     }
-                    if !consumer.context().batch().open {
-                        if exactly_once {
-                            producer.begin_transaction().map_err(WorkerError::Kafka)?;
-                        }
-                        consumer.context().batch().open = true;
+                    let context = consumer.context();
+                    if !context.batch().open {
+                        context.batch().open = true;
                         batch_started = Some(Instant::now());
+                        if !context.commit_running() {
+                            let begun = context.finish_inflight().and_then(|()| context.begin(&mut context.batch()));
+                            if let Err(error) = begun {
+                                self.abort_and_rewind(&consumer, &mut held, &error).await?;
+                                batch_started = None;
+                                continue;
+                            }
+                        }
                     }
                     let mut outputs = Outputs::default();
                     {
@@ -216,21 +228,19 @@ impl Worker {
                     if self.replay.is_replayed(&record) {
                         self.replay.suppress(&mut outputs, topics);
                     }
-                    for output in outputs.records {
-                        publisher::send(&producer, output)
-                            .map_err(|(topic, error)| WorkerError::Delivery { topic, error })?;
-                    }
-                    if !outputs.changelog.is_empty() {
-                        let mut batch = consumer.context().batch();
-                        for output in outputs.changelog {
-                            batch.changelog.put(output);
-                        }
-                    }
                     if let Some(timestamp) = record.timestamp().to_millis() {
                         last_timestamps.set(topic, record.partition(), timestamp);
                     }
                     {
-                        let mut batch = consumer.context().batch();
+                        let mut batch = context.batch();
+                        for output in outputs.records {
+                            context
+                                .publish(&mut batch, output)
+                                .map_err(|(topic, error)| WorkerError::Delivery { topic, error })?;
+                        }
+                        for output in outputs.changelog {
+                            batch.changelog.put(output);
+                        }
                         batch.offsets.set(topic, record.partition(), record.offset() + 1);
                         batch.records += 1;
                     }
@@ -258,6 +268,7 @@ impl Worker {
                         "a previous member with this instance id has not left the group yet; joining again shortly"
                     );
                     metrics::rejoin_attempted();
+                    let _ = consumer.context().finish_inflight();
                     drop(consumer);
                     tokio::select! {
                         _ = shutdown.changed() => {}
@@ -276,26 +287,37 @@ impl Worker {
                 Err(_elapsed) => idle = true,
             }
 
+            // A batch closes after `batch_max_wait`, at `batch_max_records`,
+            // or when input pauses for `batch_idle`. Exactly-once it also
+            // closes once it is `batch_idle` old while no commit runs: under
+            // load a batch then lasts as long as the previous commit took,
+            // which keeps the latency low at moderate rates and batches
+            // large at saturation.
             let due = batch_started.is_some_and(|started| {
-                idle || started.elapsed() >= config.batch_max_wait
+                let elapsed = started.elapsed();
+                idle || elapsed >= config.batch_max_wait
                     || consumer.context().batch().records >= config.batch_max_records
+                    || (exactly_once && elapsed >= config.batch_idle && !consumer.context().commit_running())
             });
             if due {
                 let started = batch_started.take().unwrap_or_else(Instant::now);
-                if let Err(error) = self.commit(&consumer).await {
-                    self.abort_and_rewind(&consumer, &producer, &mut held, &error).await?;
+                let committed = if exactly_once {
+                    let context = consumer.context();
+                    context.finish_inflight().and_then(|()| context.start_commit(&consumer, started))
+                } else {
+                    self.commit(&consumer).await.map(|()| metrics::batch_committed(started.elapsed()))
+                };
+                if let Err(error) = committed {
+                    self.abort_and_rewind(&consumer, &mut held, &error).await?;
                     continue;
                 }
-                metrics::batch_committed(started.elapsed());
                 self.export_gauges(&mut last_timestamps);
             }
         }
 
         if let Err(error) = self.commit(&consumer).await {
             warn!(%error, "could not commit the last batch; it is aborted and will be redone by the next owner");
-            if exactly_once {
-                let _ = producer.abort_transaction(COMMIT_TIMEOUT);
-            }
+            let _ = consumer.context().abort();
         }
         self.ready.store(false, Ordering::Release);
         metrics::ready(false);
@@ -306,14 +328,15 @@ impl Worker {
     /// Creates the group consumer and subscribes it to the worker's inputs.
     fn subscribe(
         &self,
-        producer: &Publisher,
+        producer: &Arc<Publisher>,
         exactly_once: bool,
     ) -> Result<StreamConsumer<WorkerContext>, WorkerError> {
         let context = WorkerContext {
             assigned: Mutex::default(),
             owned: Mutex::default(),
             batch: Arc::default(),
-            producer: producer.clone(),
+            producer: Arc::clone(producer),
+            inflight: Mutex::default(),
             exactly_once,
             ready: Arc::clone(&self.ready),
         };
@@ -444,17 +467,22 @@ impl Worker {
 
     /// Commits the open batch from the worker loop.
     async fn commit(&self, consumer: &StreamConsumer<WorkerContext>) -> Result<(), String> {
-        if !consumer.context().batch().open {
-            return Ok(());
-        }
-        let producer = &consumer.context().producer;
-        let changelog = consumer.context().batch().changelog.drain();
-        for output in changelog {
-            publisher::send(producer, output).map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
+        let context = consumer.context();
+        context.finish_inflight()?;
+        {
+            let mut batch = context.batch();
+            if !batch.open {
+                return Ok(());
+            }
+            context.begin(&mut batch)?;
+            for output in batch.changelog.drain() {
+                publisher::send(&context.producer, output)
+                    .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
+            }
         }
         // A failed delivery fails the commit; the error names its topic.
-        publisher::settle(producer, COMMIT_TIMEOUT).await?;
-        consumer.context().commit_open_batch(consumer)
+        publisher::settle(&context.producer, COMMIT_TIMEOUT).await?;
+        context.commit_open_batch(consumer)
     }
 
     /// Aborts the open batch and returns to the last committed point: the
@@ -463,7 +491,6 @@ impl Worker {
     async fn abort_and_rewind(
         &self,
         consumer: &StreamConsumer<WorkerContext>,
-        producer: &Publisher,
         held: &mut Held,
         cause: &str,
     ) -> Result<(), WorkerError> {
@@ -472,35 +499,27 @@ impl Worker {
         self.ready.store(false, Ordering::Release);
         metrics::ready(false);
 
-        if self.config.guarantee == Guarantee::ExactlyOnce {
-            let started = Instant::now();
-            loop {
-                match producer.abort_transaction(COMMIT_TIMEOUT) {
-                    Ok(()) => break,
-                    Err(KafkaError::Transaction(error)) if error.is_fatal() => {
-                        error!(%error, "the producer was fenced or failed fatally; stopping");
-                        return Err(WorkerError::Kafka(KafkaError::Transaction(error)));
-                    }
-                    Err(error) if started.elapsed() < ABORT_RETRY_LIMIT => {
-                        warn!(%error, "could not abort the transaction; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    Err(error) => return Err(WorkerError::Kafka(error)),
+        let context = consumer.context();
+        let started = Instant::now();
+        loop {
+            match context.abort() {
+                Ok(()) => break,
+                Err(KafkaError::Transaction(error)) if error.is_fatal() => {
+                    error!(%error, "the producer was fenced or failed fatally; stopping");
+                    return Err(WorkerError::Kafka(KafkaError::Transaction(error)));
                 }
+                Err(error) if started.elapsed() < ABORT_RETRY_LIMIT => {
+                    warn!(%error, "could not abort the transaction; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(WorkerError::Kafka(error)),
             }
         }
         // The aborted records' reports, purged or not, belong to this batch.
-        if let Err(error) = publisher::settle(producer, COMMIT_TIMEOUT).await {
+        if let Err(error) = publisher::settle(&context.producer, COMMIT_TIMEOUT).await {
             warn!(%error, "an aborted batch's records are still unreported");
         }
-        publisher::reset(producer);
-        {
-            let mut batch = consumer.context().batch();
-            batch.open = false;
-            batch.offsets.clear();
-            batch.records = 0;
-            batch.changelog.clear();
-        }
+        publisher::reset(&context.producer);
 
         // Seek back to the committed offsets of everything assigned.
         let mut positions = consumer.committed(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;

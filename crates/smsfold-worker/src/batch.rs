@@ -1,0 +1,210 @@
+//! The open batch and its commit.
+//!
+//! Exactly-once, a batch is one transaction. Its commit runs on a thread of
+//! its own ([`Inflight`]) while the worker folds the next batch. The next
+//! batch's outputs wait in [`OpenBatch::pending`] until the commit is done
+//! and the next transaction begins. So under load a batch grows for as long
+//! as the previous commit takes.
+//!
+//! At-least-once, a batch's offsets are committed after every output it
+//! caused is acknowledged, in line with the worker loop.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::changelog_buffer::ChangelogBuffer;
+use crate::committer::Inflight;
+use crate::context::{WorkerContext, COMMIT_TIMEOUT};
+use crate::output::Output;
+use crate::partition_map::PartitionMap;
+use crate::publisher;
+
+/// The batch that is processed but not committed yet.
+#[derive(Debug, Default)]
+pub struct OpenBatch {
+    /// True from the batch's first record until its commit starts.
+    pub open: bool,
+    /// True once the batch's transaction began (exactly-once) and its
+    /// outputs are handed to the producer as they are made.
+    pub begun: bool,
+    /// Outputs made while the previous batch's commit still ran, sent when
+    /// this batch's transaction begins.
+    pub pending: Vec<Output>,
+    /// Next offset to consume, per consumed topic and partition.
+    pub offsets: PartitionMap,
+    /// Input records in the batch.
+    pub records: usize,
+    /// Set when a commit made from a callback failed; the worker loop then
+    /// aborts and rewinds.
+    pub failed: Option<String>,
+    /// Changelog entries to send before the batch commits.
+    pub changelog: ChangelogBuffer,
+}
+
+impl OpenBatch {
+    pub fn offsets_list(&self) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in self.offsets.iter() {
+            // Adding a partition to a fresh list only fails for invalid input.
+            let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
+        }
+        list
+    }
+
+    /// Forgets the batch, committed or aborted.
+    pub fn close(&mut self) {
+        self.open = false;
+        self.begun = false;
+        self.pending.clear();
+        self.offsets.clear();
+        self.records = 0;
+    }
+}
+
+impl WorkerContext {
+    /// Waits for the previous batch's commit, if one runs, and returns its
+    /// outcome. The time of a successful one goes to the batch metric.
+    pub fn finish_inflight(&self) -> Result<(), String> {
+        let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match inflight {
+            Some(inflight) => {
+                let started = inflight.batch_started;
+                inflight.wait()?;
+                crate::metrics::batch_committed(started.elapsed());
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Returns true while the previous batch's commit runs.
+    pub fn commit_running(&self) -> bool {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|inflight| !inflight.is_finished())
+    }
+
+    /// Returns true when a previous batch's commit ran and has ended.
+    pub fn commit_ended(&self) -> bool {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(Inflight::is_finished)
+    }
+
+    /// Begins the open batch's transaction, if it has not begun, and sends
+    /// the outputs that waited for it. Call only when no commit runs.
+    pub fn begin(&self, batch: &mut OpenBatch) -> Result<(), String> {
+        if !batch.open || batch.begun {
+            return Ok(());
+        }
+        if self.exactly_once {
+            self.producer.begin_transaction().map_err(|error| format!("could not begin a transaction: {error}"))?;
+        }
+        batch.begun = true;
+        for output in std::mem::take(&mut batch.pending) {
+            publisher::send(&self.producer, output)
+                .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
+        }
+        Ok(())
+    }
+
+    /// Hands an output of the open batch to the producer, or keeps it until
+    /// the batch's transaction begins.
+    pub fn publish(&self, batch: &mut OpenBatch, output: Output) -> Result<(), (String, KafkaError)> {
+        if batch.begun {
+            publisher::send(&self.producer, output)
+        } else {
+            batch.pending.push(output);
+            Ok(())
+        }
+    }
+
+    /// Starts committing the open batch on a thread of its own
+    /// (exactly-once). Call only when no commit runs.
+    pub fn start_commit(&self, consumer: &impl Consumer<Self>, batch_started: Instant) -> Result<(), String> {
+        let mut batch = self.batch();
+        if !batch.open {
+            return Ok(());
+        }
+        self.begin(&mut batch)?;
+        self.send_changelog(&mut batch)?;
+        let group = consumer.group_metadata().ok_or_else(|| "the consumer has no group metadata".to_owned())?;
+        let inflight =
+            Inflight::start(Arc::clone(&self.producer), batch.offsets_list(), group, COMMIT_TIMEOUT, batch_started)?;
+        *self.inflight.lock().unwrap_or_else(|e| e.into_inner()) = Some(inflight);
+        batch.close();
+        Ok(())
+    }
+
+    /// Commits the open batch and waits for it: the previous batch's commit
+    /// first, then this batch's transaction, or its offsets after the
+    /// outputs are flushed. Returns the error text on failure.
+    ///
+    /// From a rebalance callback the flush inside librdkafka's transaction
+    /// commit (or the explicit flush at-least-once) waits for the
+    /// acknowledgements.
+    pub fn commit_open_batch(&self, consumer: &impl Consumer<Self>) -> Result<(), String> {
+        self.finish_inflight()?;
+        let mut batch = self.batch();
+        if !batch.open {
+            return Ok(());
+        }
+        self.begin(&mut batch)?;
+        self.send_changelog(&mut batch)?;
+        let offsets = batch.offsets_list();
+        let result = if self.exactly_once {
+            match consumer.group_metadata() {
+                Some(group) => self
+                    .producer
+                    .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
+                    .and_then(|()| self.producer.commit_transaction(COMMIT_TIMEOUT))
+                    .map_err(|error| error.to_string())
+                    .and_then(|()| publisher::take_failure(&self.producer)),
+                None => Err("the consumer has no group metadata".to_owned()),
+            }
+        } else {
+            publisher::flush_blocking(&self.producer, COMMIT_TIMEOUT).and_then(|()| {
+                if offsets.count() > 0 {
+                    consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string())
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        if result.is_ok() {
+            batch.close();
+        }
+        result
+    }
+
+    /// Aborts the open transaction, if any, after the previous batch's
+    /// commit ended; forgets the open batch. Returns a fatal error, after
+    /// which the producer cannot go on.
+    pub fn abort(&self) -> Result<(), KafkaError> {
+        // The commit thread uses the transaction: let it end first. Its
+        // failure is what is being handled.
+        let _ = self.finish_inflight();
+        let mut batch = self.batch();
+        batch.close();
+        batch.changelog.clear();
+        drop(batch);
+        if !self.exactly_once {
+            return Ok(());
+        }
+        match self.producer.abort_transaction(COMMIT_TIMEOUT) {
+            Ok(()) => Ok(()),
+            // No transaction was open, e.g. the failure came before one began.
+            Err(KafkaError::Transaction(error)) if error.code() == RDKafkaErrorCode::State => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn send_changelog(&self, batch: &mut OpenBatch) -> Result<(), String> {
+        for output in batch.changelog.drain() {
+            publisher::send(&self.producer, output)
+                .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
+        }
+        Ok(())
+    }
+}

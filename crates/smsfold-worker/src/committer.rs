@@ -1,0 +1,59 @@
+//! A batch's transaction commit on a thread of its own, so that the worker
+//! folds the next batch while the broker acknowledges this one's records and
+//! writes its commit markers.
+//!
+//! A producer has one transaction at a time: the next batch's outputs wait
+//! in memory until this commit is done and the next transaction begins.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::producer::Producer;
+use rdkafka::TopicPartitionList;
+
+use crate::publisher::{self, Publisher};
+
+/// A commit that runs while the worker goes on.
+#[derive(Debug)]
+pub struct Inflight {
+    thread: JoinHandle<Result<(), String>>,
+    /// When the batch's first record was taken, for the batch duration metric.
+    pub batch_started: Instant,
+}
+
+impl Inflight {
+    /// Starts committing the open transaction with `offsets`: waits for the
+    /// acknowledgement of every record sent, then sends the offsets with the
+    /// group metadata and commits.
+    pub fn start(
+        producer: Arc<Publisher>,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
+        timeout: Duration,
+        batch_started: Instant,
+    ) -> Result<Self, String> {
+        let thread = std::thread::Builder::new()
+            .name("smsfold-commit".to_owned())
+            .spawn(move || {
+                publisher::settle_blocking(&producer, timeout)?;
+                producer
+                    .send_offsets_to_transaction(&offsets, &group, timeout)
+                    .and_then(|()| producer.commit_transaction(timeout))
+                    .map_err(|error| error.to_string())?;
+                publisher::take_failure(&producer)
+            })
+            .map_err(|error| format!("could not start a commit thread: {error}"))?;
+        Ok(Inflight { thread, batch_started })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the commit and returns its outcome.
+    pub fn wait(self) -> Result<(), String> {
+        self.thread.join().unwrap_or_else(|_| Err("the commit thread panicked".to_owned()))
+    }
+}
