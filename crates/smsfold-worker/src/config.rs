@@ -126,6 +126,8 @@ pub struct WorkerConfig {
     pub batch_max_wait: Duration,
     /// An open batch commits when no record arrives for this long, so at low
     /// load a change is published within about this time plus one commit.
+    /// Exactly-once, a batch this old also commits as soon as no commit of
+    /// an earlier batch is running.
     pub batch_idle: Duration,
     /// How long a settled message, or an ended campaign, stays in the live
     /// state after its last status change, in event time.
