@@ -138,12 +138,8 @@ impl WorkerContext {
     }
 
     /// Commits the open batch and waits for it: the previous batch's commit
-    /// first, then this batch's transaction, or its offsets after the
-    /// outputs are flushed. Returns the error text on failure.
-    ///
-    /// From a rebalance callback the flush inside librdkafka's transaction
-    /// commit (or the explicit flush at-least-once) waits for the
-    /// acknowledgements.
+    /// first, then this batch's transaction, or its offsets once its outputs
+    /// are acknowledged. Returns the error text on failure.
     pub fn commit_open_batch(&self, consumer: &impl Consumer<Self>) -> Result<(), String> {
         self.finish_inflight()?;
         let mut batch = self.batch();
@@ -152,6 +148,8 @@ impl WorkerContext {
         }
         self.begin(&mut batch)?;
         self.send_changelog(&mut batch)?;
+        // A failed delivery fails the commit; the error names its topic.
+        publisher::settle_blocking(&self.producer, COMMIT_TIMEOUT)?;
         let offsets = batch.offsets_list();
         let result = if self.exactly_once {
             match consumer.group_metadata() {
@@ -159,18 +157,13 @@ impl WorkerContext {
                     .producer
                     .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
                     .and_then(|()| self.producer.commit_transaction(COMMIT_TIMEOUT))
-                    .map_err(|error| error.to_string())
-                    .and_then(|()| publisher::take_failure(&self.producer)),
+                    .map_err(|error| error.to_string()),
                 None => Err("the consumer has no group metadata".to_owned()),
             }
+        } else if offsets.count() > 0 {
+            consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string())
         } else {
-            publisher::flush_blocking(&self.producer, COMMIT_TIMEOUT).and_then(|()| {
-                if offsets.count() > 0 {
-                    consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string())
-                } else {
-                    Ok(())
-                }
-            })
+            Ok(())
         };
         if result.is_ok() {
             batch.close();

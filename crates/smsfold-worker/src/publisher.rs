@@ -158,9 +158,3 @@ pub fn take_failure(producer: &Publisher) -> Result<(), String> {
 pub fn reset(producer: &Publisher) {
     let _ = take_failure(producer);
 }
-
-/// Flushes the producer, for callers that cannot wait asynchronously.
-pub fn flush_blocking(producer: &Publisher, timeout: Duration) -> Result<(), String> {
-    producer.flush(timeout).map_err(|error| error.to_string())?;
-    take_failure(producer)
-}

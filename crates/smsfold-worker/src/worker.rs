@@ -465,24 +465,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Commits the open batch from the worker loop.
+    /// Commits the open batch from the worker loop and waits for it.
     async fn commit(&self, consumer: &StreamConsumer<WorkerContext>) -> Result<(), String> {
-        let context = consumer.context();
-        context.finish_inflight()?;
-        {
-            let mut batch = context.batch();
-            if !batch.open {
-                return Ok(());
-            }
-            context.begin(&mut batch)?;
-            for output in batch.changelog.drain() {
-                publisher::send(&context.producer, output)
-                    .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
-            }
-        }
-        // A failed delivery fails the commit; the error names its topic.
-        publisher::settle(&context.producer, COMMIT_TIMEOUT).await?;
-        context.commit_open_batch(consumer)
+        consumer.context().commit_open_batch(consumer)
     }
 
     /// Aborts the open batch and returns to the last committed point: the
