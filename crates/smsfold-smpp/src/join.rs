@@ -294,6 +294,8 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// Removes the receipts that waited longer than `wait_ms` in event time:
     /// those whose time is more than `wait_ms` before the watermark. Returns
     /// them with their keys.
+    // TODO: this scans every pending receipt, and the carrier stage calls it
+    // after each record; keep the earliest pending time to skip the scan.
     pub fn expire_pending(&mut self, wait_ms: i64) -> Vec<(String, Pending<P>)> {
         let horizon = self.watermark.saturating_sub(wait_ms);
         let mut expired = Vec::new();

@@ -104,6 +104,11 @@ impl Worker {
 
     /// Runs until `shutdown` turns true, then commits the open batch and
     /// returns.
+    // NOTE: one worker has one transactional producer, so one transaction
+    // at a time; its throughput is bound by the commit cycle, not by CPU.
+    // Several workers per process (own consumer, producer and
+    // transactional id) would commit in parallel, as Kafka Streams' stream
+    // threads do; today that takes several instances.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let config = &self.config;
         let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
