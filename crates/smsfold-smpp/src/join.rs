@@ -178,13 +178,22 @@ pub struct LinkAdded<P> {
 pub struct CarrierJoin<L, P> {
     links: LinkTable<L>,
     pending: HashMap<String, Vec<Pending<P>>>,
+    /// A time no pending receipt is older than, in ms since the epoch. After
+    /// a removal it may lie before the oldest one. `i64::MAX` when none
+    /// waits.
+    earliest_pending: i64,
     /// Latest event time seen, in ms since the epoch.
     watermark: i64,
 }
 
 impl<L, P> Default for CarrierJoin<L, P> {
     fn default() -> Self {
-        CarrierJoin { links: LinkTable::default(), pending: HashMap::new(), watermark: i64::MIN }
+        CarrierJoin {
+            links: LinkTable::default(),
+            pending: HashMap::new(),
+            earliest_pending: i64::MAX,
+            watermark: i64::MIN,
+        }
     }
 }
 
@@ -285,6 +294,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
             [only] => return Joined::Matched { link: only.clone(), rule: MatchRule::OtherBase },
             _ => return Joined::Ambiguous { candidates: targets.len() },
         }
+        self.earliest_pending = self.earliest_pending.min(pending.occurred_at);
         let waiting = self.pending.entry_ref(join_key).or_default();
         waiting.retain(|other| other.event_id != pending.event_id);
         waiting.push(pending);
@@ -294,22 +304,29 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// Removes the receipts that waited longer than `wait_ms` in event time:
     /// those whose time is more than `wait_ms` before the watermark. Returns
     /// them with their keys.
-    // TODO: this scans every pending receipt, and the carrier stage calls it
-    // after each record; keep the earliest pending time to skip the scan.
+    ///
+    /// The carrier stage calls this after every record, so it scans the
+    /// pending receipts only when the oldest one may have expired.
     pub fn expire_pending(&mut self, wait_ms: i64) -> Vec<(String, Pending<P>)> {
         let horizon = self.watermark.saturating_sub(wait_ms);
         let mut expired = Vec::new();
+        if self.earliest_pending >= horizon {
+            return expired;
+        }
+        let mut earliest = i64::MAX;
         self.pending.retain(|join_key, waiting| {
             let mut index = 0;
             while index < waiting.len() {
                 if waiting[index].occurred_at < horizon {
                     expired.push((join_key.clone(), waiting.swap_remove(index)));
                 } else {
+                    earliest = earliest.min(waiting[index].occurred_at);
                     index += 1;
                 }
             }
             !waiting.is_empty()
         });
+        self.earliest_pending = earliest;
         expired
     }
 
@@ -336,6 +353,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// Puts a pending receipt back, as restored from a changelog.
     pub fn restore_pending(&mut self, join_key: &str, pending: Pending<P>) {
         self.watermark = self.watermark.max(pending.occurred_at);
+        self.earliest_pending = self.earliest_pending.min(pending.occurred_at);
         let waiting = self.pending.entry_ref(join_key).or_default();
         waiting.retain(|other| other.event_id != pending.event_id);
         waiting.push(pending);

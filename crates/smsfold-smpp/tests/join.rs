@@ -125,6 +125,36 @@ fn pending_expires_after_wait() {
 }
 
 #[test]
+fn late_offered_old_receipt_expires() {
+    let mut join = CarrierJoin::new();
+    offer(&mut join, "55", "r-1", 10_000);
+    assert!(join.expire_pending(4_000).is_empty());
+
+    // An older receipt arriving after a scan still expires on the next one.
+    offer(&mut join, "56", "r-old", 2_000);
+    let expired = join.expire_pending(4_000);
+
+    assert_eq!(expired.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-old"]);
+    assert_eq!(join.len(), (0, 1));
+}
+
+#[test]
+fn expired_receipts_leave_later_ones() {
+    let mut join = CarrierJoin::new();
+    offer(&mut join, "55", "r-1", 1_000);
+    offer(&mut join, "56", "r-2", 3_000);
+    offer(&mut join, "57", "r-3", 6_000);
+
+    let first = join.expire_pending(4_000);
+    offer(&mut join, "58", "r-4", 7_500);
+    let second = join.expire_pending(4_000);
+
+    assert_eq!(first.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-1"]);
+    assert_eq!(second.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-2"]);
+    assert_eq!(join.len(), (0, 2));
+}
+
+#[test]
 fn repeated_receipt_waits_once() {
     let mut join = CarrierJoin::new();
 
