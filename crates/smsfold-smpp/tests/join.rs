@@ -24,6 +24,11 @@ fn add_sent(join: &mut CarrierJoin<Target, String>, carrier_id: &str, sent_at: i
     }
 }
 
+/// Returns the event ids of expired receipts, in the order returned.
+fn event_ids(expired: &[(String, Pending<String>)]) -> Vec<&str> {
+    expired.iter().map(|(_, pending)| pending.event_id.as_str()).collect()
+}
+
 fn offer(join: &mut CarrierJoin<Target, String>, carrier_id: &str, event_id: &str, at: i64) -> Joined<Target> {
     let key = receipt_join_key(carrier_id).expect("a carrier id with keys");
     join.add_receipt(&key, pending(carrier_id, event_id, at))
@@ -120,7 +125,7 @@ fn pending_expires_after_wait() {
     let late = join.expire_pending(4_000);
 
     assert!(early.is_empty(), "r-1 waited exactly 4 s");
-    assert_eq!(late.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-1"]);
+    assert_eq!(event_ids(&late), ["r-1"]);
     assert_eq!(join.len(), (0, 2));
 }
 
@@ -134,7 +139,7 @@ fn late_offered_old_receipt_expires() {
     offer(&mut join, "56", "r-old", 2_000);
     let expired = join.expire_pending(4_000);
 
-    assert_eq!(expired.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-old"]);
+    assert_eq!(event_ids(&expired), ["r-old"]);
     assert_eq!(join.len(), (0, 1));
 }
 
@@ -149,8 +154,8 @@ fn expired_receipts_leave_later_ones() {
     offer(&mut join, "58", "r-4", 7_500);
     let second = join.expire_pending(4_000);
 
-    assert_eq!(first.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-1"]);
-    assert_eq!(second.iter().map(|(_, p)| p.event_id.as_str()).collect::<Vec<_>>(), ["r-2"]);
+    assert_eq!(event_ids(&first), ["r-1"]);
+    assert_eq!(event_ids(&second), ["r-2"]);
     assert_eq!(join.len(), (0, 2));
 }
 
