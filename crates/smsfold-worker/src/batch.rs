@@ -56,7 +56,7 @@ impl OpenBatch {
         list
     }
 
-    /// Forgets the batch, committed or aborted.
+    /// Clears the batch, committed or aborted.
     pub fn close(&mut self) {
         self.open = false;
         self.begun = false;
@@ -171,9 +171,9 @@ impl WorkerContext {
         result
     }
 
-    /// Aborts the open transaction, if any, after the previous batch's
-    /// commit ended; forgets the open batch. Returns a fatal error, after
-    /// which the producer cannot go on.
+    /// Aborts the open transaction, if any, once the previous batch's commit
+    /// has ended, and clears the open batch. Returns the abort's error, which
+    /// may be fatal for the producer.
     pub fn abort(&self) -> Result<(), KafkaError> {
         // The commit thread uses the transaction: let it end first. Its
         // failure is what is being handled.

@@ -35,7 +35,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_last_value_per_partition_of_each_topic() {
+    fn set_keeps_last_value() {
         let mut map = PartitionMap::default();
         map.set("events", 0, 5);
         map.set("events", 1, 7);

@@ -2,10 +2,10 @@
 //! record, counts their acknowledgements, and remembers the first failed
 //! delivery, so that a commit can wait for the whole batch at once.
 //!
-//! A producer thread of librdkafka's serves the delivery reports. The commit
-//! waits here until every record sent so far is acknowledged before it asks
-//! librdkafka to commit: rdkafka's own flush before a transaction commit
-//! polls in steps of up to 100 ms, which would hold every batch that long.
+//! A polling thread of the producer serves the delivery reports. A commit
+//! waits here until every record sent so far is acknowledged, and only then
+//! calls librdkafka's commit. rdkafka's own flush before a transaction
+//! commit polls in steps of up to 100 ms, which could hold a batch that long.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -15,14 +15,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
-use tokio::sync::Notify;
 
 use crate::output::Output;
 
 /// How long a full producer queue is waited on before sending again.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
 
-/// How often a thread waiting for acknowledgements looks at the count.
+/// How often a thread waiting for acknowledgements reads the count.
 const SETTLE_POLL: Duration = Duration::from_micros(100);
 
 /// Delivery bookkeeping shared by the sender and librdkafka's thread.
@@ -32,10 +31,8 @@ pub struct Deliveries {
     sent: AtomicU64,
     /// Records whose delivery report was served, delivered or not.
     reported: AtomicU64,
-    /// The first delivery that failed since the last [`Publisher::reset`].
+    /// The first delivery that failed since the last [`reset`].
     failure: Mutex<Option<String>>,
-    /// Woken when the last record sent so far is reported.
-    settled: Notify,
 }
 
 impl ClientContext for Deliveries {}
@@ -50,10 +47,7 @@ impl ProducerContext for Deliveries {
                 *failure = Some(format!("delivery to {} failed: {error}", record.topic()));
             }
         }
-        let reported = self.reported.fetch_add(1, Ordering::AcqRel) + 1;
-        if reported == self.sent.load(Ordering::Acquire) {
-            self.settled.notify_one();
-        }
+        self.reported.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -101,33 +95,18 @@ pub fn send(producer: &Publisher, mut output: Output) -> Result<(), (String, Kaf
     }
 }
 
-/// Waits until every record sent so far is reported, for at most `timeout`.
-/// Returns the first failed delivery since the last reset, if any, or an
-/// error when the reports did not all come in time.
-pub async fn settle(producer: &Publisher, timeout: Duration) -> Result<(), String> {
-    let deliveries = producer.context();
-    let wait = async {
-        loop {
-            let settled = deliveries.settled.notified();
-            if deliveries.reported.load(Ordering::Acquire) >= deliveries.sent.load(Ordering::Acquire) {
-                return;
-            }
-            settled.await;
-        }
-    };
-    if tokio::time::timeout(timeout, wait).await.is_err() {
-        return Err(format!(
-            "the broker did not acknowledge {} records within {} s",
-            deliveries.sent.load(Ordering::Acquire).saturating_sub(deliveries.reported.load(Ordering::Acquire)),
-            timeout.as_secs()
-        ));
-    }
+/// Waits until every record sent so far is acknowledged or failed, for at
+/// most `timeout`, then returns the first failed delivery since the last
+/// reset, if any. Records still lingering in the producer's queue are sent
+/// at once. Blocks the calling thread.
+pub fn settle_blocking(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+    wait_reported(producer, timeout)?;
     take_failure(producer)
 }
 
-/// Waits like [`settle`], from a thread outside the async runtime. The
-/// records still lingering in the producer's queue are sent at once.
-pub fn settle_blocking(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+/// Waits until every record sent so far has its delivery report, for at
+/// most `timeout`. Blocks the calling thread.
+pub fn wait_reported(producer: &Publisher, timeout: Duration) -> Result<(), String> {
     let deliveries = producer.context();
     let deadline = Instant::now() + timeout;
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -139,14 +118,15 @@ pub fn settle_blocking(producer: &Publisher, timeout: Duration) -> Result<(), St
     unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) };
     while deliveries.reported.load(Ordering::Acquire) < deliveries.sent.load(Ordering::Acquire) {
         if Instant::now() >= deadline {
-            return Err(format!("the broker did not acknowledge the batch's records within {} s", timeout.as_secs()));
+            let missing = deliveries.sent.load(Ordering::Acquire).saturating_sub(deliveries.reported.load(Ordering::Acquire));
+            return Err(format!("the broker did not acknowledge {missing} records within {} s", timeout.as_secs()));
         }
         std::thread::sleep(SETTLE_POLL);
     }
-    take_failure(producer)
+    Ok(())
 }
 
-/// Returns and forgets the first failed delivery since the last call.
+/// Returns the first failed delivery since the last call, and clears it.
 pub fn take_failure(producer: &Publisher) -> Result<(), String> {
     match producer.context().failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(failure) => Err(failure),
@@ -154,7 +134,7 @@ pub fn take_failure(producer: &Publisher) -> Result<(), String> {
     }
 }
 
-/// Forgets a failed delivery of an aborted batch.
+/// Clears a failed delivery of an aborted batch.
 pub fn reset(producer: &Publisher) {
     let _ = take_failure(producer);
 }

@@ -310,7 +310,7 @@ impl Worker {
                     let context = consumer.context();
                     context.finish_inflight().and_then(|()| context.start_commit(&consumer, started))
                 } else {
-                    self.commit(&consumer).await.map(|()| metrics::batch_committed(started.elapsed()))
+                    consumer.context().commit_open_batch(&consumer).map(|()| metrics::batch_committed(started.elapsed()))
                 };
                 if let Err(error) = committed {
                     self.abort_and_rewind(&consumer, &mut held, &error).await?;
@@ -320,7 +320,7 @@ impl Worker {
             }
         }
 
-        if let Err(error) = self.commit(&consumer).await {
+        if let Err(error) = consumer.context().commit_open_batch(&consumer) {
             warn!(%error, "could not commit the last batch; it is aborted and will be redone by the next owner");
             let _ = consumer.context().abort();
         }
@@ -470,11 +470,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Commits the open batch from the worker loop and waits for it.
-    async fn commit(&self, consumer: &StreamConsumer<WorkerContext>) -> Result<(), String> {
-        consumer.context().commit_open_batch(consumer)
-    }
-
     /// Aborts the open batch and returns to the last committed point: the
     /// state of every held partition is restored from the changelogs and
     /// the consumer seeks back to the committed offsets.
@@ -505,8 +500,9 @@ impl Worker {
                 Err(error) => return Err(WorkerError::Kafka(error)),
             }
         }
-        // The aborted records' reports, purged or not, belong to this batch.
-        if let Err(error) = publisher::settle(&context.producer, COMMIT_TIMEOUT).await {
+        // The aborted records' reports, purged or not, belong to this batch,
+        // so their failures are cleared once all are in.
+        if let Err(error) = publisher::wait_reported(&context.producer, COMMIT_TIMEOUT) {
             warn!(%error, "an aborted batch's records are still unreported");
         }
         publisher::reset(&context.producer);
