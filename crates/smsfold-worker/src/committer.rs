@@ -13,6 +13,7 @@ use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::Producer;
 use rdkafka::TopicPartitionList;
 
+use crate::metrics::{self, CommitPhase};
 use crate::publisher::{self, Publisher};
 
 /// A commit that runs while the worker goes on.
@@ -37,11 +38,15 @@ impl Inflight {
         let thread = std::thread::Builder::new()
             .name("smsfold-commit".to_owned())
             .spawn(move || {
+                let started = Instant::now();
                 publisher::settle_blocking(&producer, timeout)?;
-                producer
-                    .send_offsets_to_transaction(&offsets, &group, timeout)
-                    .and_then(|()| producer.commit_transaction(timeout))
-                    .map_err(|error| error.to_string())?;
+                let acknowledged = Instant::now();
+                metrics::commit_phase(CommitPhase::Acknowledged, acknowledged - started);
+                producer.send_offsets_to_transaction(&offsets, &group, timeout).map_err(|error| error.to_string())?;
+                let sent = Instant::now();
+                metrics::commit_phase(CommitPhase::Offsets, sent - acknowledged);
+                producer.commit_transaction(timeout).map_err(|error| error.to_string())?;
+                metrics::commit_phase(CommitPhase::Transaction, sent.elapsed());
                 publisher::take_failure(&producer)
             })
             .map_err(|error| format!("could not start a commit thread: {error}"))?;

@@ -19,6 +19,7 @@ pub const PROCESSING_LATENCY: &str = "smsfold_processing_latency_seconds";
 pub const EVENT_AGE: &str = "smsfold_event_age_seconds";
 pub const CONSUMER_LAG: &str = "smsfold_consumer_lag_records";
 pub const BATCHES: &str = "smsfold_batches_committed_total";
+pub const COMMIT_PHASE: &str = "smsfold_commit_phase_seconds";
 pub const BUILD_INFO: &str = "smsfold_build_info";
 
 /// Buckets for the latency histograms, in seconds.
@@ -82,6 +83,33 @@ pub fn dead_lettered(reason: &'static str) {
 pub fn batch_committed(latency: Duration) {
     counter!(BATCHES).increment(1);
     histogram!(PROCESSING_LATENCY).record(latency.as_secs_f64());
+}
+
+/// A step of a batch's commit, timed by [`commit_phase`].
+#[derive(Debug, Clone, Copy)]
+pub enum CommitPhase {
+    /// Waiting until the broker acknowledged every output of the batch.
+    Acknowledged,
+    /// Sending the batch's input offsets: into the transaction
+    /// (exactly-once), or committing them (at-least-once).
+    Offsets,
+    /// Committing the transaction (exactly-once).
+    Transaction,
+}
+
+impl CommitPhase {
+    fn label(self) -> &'static str {
+        match self {
+            CommitPhase::Acknowledged => "acknowledged",
+            CommitPhase::Offsets => "offsets",
+            CommitPhase::Transaction => "transaction",
+        }
+    }
+}
+
+/// Records how long one step of a batch's commit took.
+pub fn commit_phase(phase: CommitPhase, duration: Duration) {
+    histogram!(COMMIT_PHASE, "phase" => phase.label()).record(duration.as_secs_f64());
 }
 
 /// Records the age of an event (now minus its event time) when it is applied.
