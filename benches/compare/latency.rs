@@ -16,6 +16,7 @@
 //! at most).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +30,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use smsfold_wire::{Format, MessageStatusChange};
 use smsfold_workload::{encode, Generator, Topic};
 
-use crate::support::grouped;
+use crate::support::{child, grouped};
 use crate::support::kafka::{GroupProgress, Kafka};
 use crate::systems::{Inputs, Programs, Running, System};
 
@@ -116,6 +117,12 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
     stop.store(true, Ordering::Relaxed);
     let readings = reader.join().map_err(|_| anyhow::anyhow!("the latency reader panicked"))??;
 
+    // smsfold reports how long each step of its commits took; their means
+    // over the whole run show what its latency is made of.
+    let commit_steps = match running.http {
+        Some(http) if system == System::Smsfold => Some(commit_steps(http)?),
+        _ => None,
+    };
     let topics = running.topics.clone();
     running.stop(STOP_GRACE)?;
     let mut owned = topics;
@@ -150,7 +157,40 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
         drain_seconds,
         if drained.is_ok() { String::new() } else { format!(" (not within {} s: it fell behind)", DRAIN_LIMIT.as_secs()) },
     );
+    if let Some(steps) = commit_steps {
+        println!("{} {prefix}: {steps}", system.name());
+    }
     Ok(run)
+}
+
+/// Reads smsfold's `/metrics` and describes its batches and the mean time
+/// of each commit step, from `smsfold_processing_latency_seconds` and
+/// `smsfold_commit_phase_seconds`.
+fn commit_steps(http: SocketAddr) -> anyhow::Result<String> {
+    let (status, body) = child::http_get(http, "/metrics")?;
+    if status != 200 {
+        bail!("GET /metrics of smsfold returned {status}: {body}");
+    }
+    let value = |name: &str| -> anyhow::Result<f64> {
+        body.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .with_context(|| format!("GET /metrics has no {name}"))?
+            .trim()
+            .parse::<f64>()
+            .with_context(|| format!("GET /metrics has an invalid {name}"))
+    };
+    let batches = value("smsfold_processing_latency_seconds_count")?;
+    let mut text = format!(
+        "{} batches, {:.1} ms from a batch's first record to its commit on average; commit steps on average:",
+        grouped(batches),
+        1000.0 * value("smsfold_processing_latency_seconds_sum")? / batches.max(1.0),
+    );
+    for phase in ["acknowledged", "offsets", "transaction"] {
+        let sum = value(&format!("smsfold_commit_phase_seconds_sum{{phase=\"{phase}\"}}"))?;
+        let count = value(&format!("smsfold_commit_phase_seconds_count{{phase=\"{phase}\"}}"))?;
+        text.push_str(&format!(" {phase} {:.1} ms", 1000.0 * sum / count.max(1.0)));
+    }
+    Ok(text)
 }
 
 /// Returns the nearest-rank percentile of sorted values.
