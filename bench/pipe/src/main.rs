@@ -6,9 +6,7 @@
 //! smsfold's client settings and batch policy. A batch is one transaction
 //! that contains its copies and its consumed offsets. It closes after
 //! `--batch-max-wait-ms`, after `--batch-idle-ms` without a record, or at
-//! `--batch-max-records` records. As in smsfold, two transactional producers
-//! take turns with batches, so a transaction does not wait for the broker to
-//! finish the previous one's commit markers.
+//! `--batch-max-records` records.
 //!
 //! Delivery guarantee: exactly once while it runs alone in its group. Any
 //! error (a failed delivery, a commit that fails or times out, a fatal
@@ -40,7 +38,7 @@ struct Args {
     /// Kafka bootstrap servers, e.g. 127.0.0.1:9092.
     #[arg(long)]
     bootstrap_servers: String,
-    /// Consumer group id; also the prefix of the transactional ids.
+    /// Consumer group id; also the prefix of the transactional id.
     #[arg(long)]
     group_id: String,
     /// Topic to copy from; give it once per topic.
@@ -93,11 +91,8 @@ fn main() -> anyhow::Result<()> {
     let consumer = consumer(&args)?;
     let topics: Vec<&str> = args.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).context("could not subscribe to the input topics")?;
-    let producers = [producer(&args, 0)?, producer(&args, 1)?];
-    for producer in &producers {
-        producer.init_transactions(COMMIT_TIMEOUT).context("could not initialize transactions")?;
-    }
-    let mut turn = 0;
+    let producer = producer(&args)?;
+    producer.init_transactions(COMMIT_TIMEOUT).context("could not initialize transactions")?;
     eprintln!("smsfold-pipe: copying {} to {} in transactions", topics.join(", "), args.output_topic);
 
     let max_wait = Duration::from_millis(args.batch_max_wait_ms);
@@ -110,14 +105,13 @@ fn main() -> anyhow::Result<()> {
             None => max_wait,
         };
         let mut idle = false;
-        let producer = &producers[turn];
         match consumer.poll(wait) {
             Some(Ok(record)) => {
                 if batch.started.is_none() {
                     producer.begin_transaction().context("could not begin a transaction")?;
                     batch.started = Some(Instant::now());
                 }
-                copy(producer, &args.output_topic, &record)?;
+                copy(&producer, &args.output_topic, &record)?;
                 batch.offsets.insert((record.topic().to_owned(), record.partition()), record.offset() + 1);
                 batch.records += 1;
             }
@@ -131,14 +125,13 @@ fn main() -> anyhow::Result<()> {
         if due {
             copied += batch.records as u64;
             batches += 1;
-            commit(&consumer, producer, &mut batch)?;
-            turn = (turn + 1) % producers.len();
+            commit(&consumer, &producer, &mut batch)?;
         }
     }
     if batch.started.is_some() {
         copied += batch.records as u64;
         batches += 1;
-        commit(&consumer, &producers[turn], &mut batch)?;
+        commit(&consumer, &producer, &mut batch)?;
     }
     eprintln!("smsfold-pipe: stopped after copying {copied} records in {batches} transactions");
     Ok(())
@@ -163,8 +156,8 @@ fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
     config.create().context("could not create the consumer")
 }
 
-/// Creates producer number `turn` with smsfold's settings.
-fn producer(args: &Args, turn: usize) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+/// Creates the producer with smsfold's settings.
+fn producer(args: &Args) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &args.bootstrap_servers)
@@ -172,7 +165,7 @@ fn producer(args: &Args, turn: usize) -> anyhow::Result<ThreadedProducer<Default
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
-        .set("transactional.id", format!("{}-pipe~{turn}", args.group_id))
+        .set("transactional.id", format!("{}-pipe", args.group_id))
         .set("transaction.timeout.ms", "10000");
     for (key, value) in &args.kafka_properties {
         config.set(key, value);

@@ -45,9 +45,6 @@ pub struct OpenBatch {
     pub failed: Option<String>,
     /// Changelog entries to send before the batch commits.
     pub changelog: ChangelogBuffer,
-    /// The number of the worker's producer that takes this batch; the next
-    /// batch takes the next producer once this one's commit started.
-    pub turn: usize,
 }
 
 impl OpenBatch {
@@ -103,12 +100,11 @@ impl WorkerContext {
             return Ok(());
         }
         if self.exactly_once {
-            let producer = self.producer(batch);
-            producer.begin_transaction().map_err(|error| format!("could not begin a transaction: {error}"))?;
+            self.producer.begin_transaction().map_err(|error| format!("could not begin a transaction: {error}"))?;
         }
         batch.begun = true;
         for output in std::mem::take(&mut batch.pending) {
-            publisher::send(self.producer(batch), output)
+            publisher::send(&self.producer, output)
                 .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
         }
         Ok(())
@@ -118,7 +114,7 @@ impl WorkerContext {
     /// the batch's transaction begins.
     pub fn publish(&self, batch: &mut OpenBatch, output: Output) -> Result<(), (String, KafkaError)> {
         if batch.begun {
-            publisher::send(self.producer(batch), output)
+            publisher::send(&self.producer, output)
         } else {
             batch.pending.push(output);
             Ok(())
@@ -135,11 +131,10 @@ impl WorkerContext {
         self.begin(&mut batch)?;
         self.send_changelog(&mut batch)?;
         let group = consumer.group_metadata().ok_or_else(|| "the consumer has no group metadata".to_owned())?;
-        let producer = Arc::clone(self.producer(&batch));
-        let inflight = Inflight::start(producer, batch.offsets_list(), group, COMMIT_TIMEOUT, batch_started)?;
+        let inflight =
+            Inflight::start(Arc::clone(&self.producer), batch.offsets_list(), group, COMMIT_TIMEOUT, batch_started)?;
         *self.inflight.lock().unwrap_or_else(|e| e.into_inner()) = Some(inflight);
         batch.close();
-        batch.turn += 1;
         Ok(())
     }
 
@@ -155,20 +150,20 @@ impl WorkerContext {
         self.begin(&mut batch)?;
         self.send_changelog(&mut batch)?;
         // A failed delivery fails the commit; the error names its topic.
-        let producer = self.producer(&batch);
         let started = Instant::now();
-        publisher::settle_blocking(producer, COMMIT_TIMEOUT)?;
+        publisher::settle_blocking(&self.producer, COMMIT_TIMEOUT)?;
         let acknowledged = Instant::now();
         metrics::commit_phase(CommitPhase::Acknowledged, acknowledged - started);
         let offsets = batch.offsets_list();
         let result = if self.exactly_once {
             match consumer.group_metadata() {
-                Some(group) => producer
+                Some(group) => self
+                    .producer
                     .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
                     .and_then(|()| {
                         let sent = Instant::now();
                         metrics::commit_phase(CommitPhase::Offsets, sent - acknowledged);
-                        producer.commit_transaction(COMMIT_TIMEOUT)?;
+                        self.producer.commit_transaction(COMMIT_TIMEOUT)?;
                         metrics::commit_phase(CommitPhase::Transaction, sent.elapsed());
                         Ok(())
                     })
@@ -184,16 +179,13 @@ impl WorkerContext {
         };
         if result.is_ok() {
             batch.close();
-            batch.turn += 1;
         }
         result
     }
 
-    /// Aborts the open transactions, if any, once the previous batch's
-    /// commit has ended, and clears the open batch. The failure may be the
-    /// previous batch's commit, on the other producer, so every producer's
-    /// transaction is aborted. Returns the first abort's error, which may be
-    /// fatal for its producer.
+    /// Aborts the open transaction, if any, once the previous batch's commit
+    /// has ended, and clears the open batch. Returns the abort's error, which
+    /// may be fatal for the producer.
     pub fn abort(&self) -> Result<(), KafkaError> {
         // The commit thread uses the transaction: let it end first. Its
         // failure is what is being handled.
@@ -205,22 +197,17 @@ impl WorkerContext {
         if !self.exactly_once {
             return Ok(());
         }
-        for producer in &self.producers {
-            match producer.abort_transaction(COMMIT_TIMEOUT) {
-                // No transaction was open, e.g. the failure came before one
-                // began.
-                Err(KafkaError::Transaction(error)) if error.code() == RDKafkaErrorCode::State => {}
-                Err(error) => return Err(error),
-                Ok(()) => {}
-            }
+        match self.producer.abort_transaction(COMMIT_TIMEOUT) {
+            Ok(()) => Ok(()),
+            // No transaction was open, e.g. the failure came before one began.
+            Err(KafkaError::Transaction(error)) if error.code() == RDKafkaErrorCode::State => Ok(()),
+            Err(error) => Err(error),
         }
-        Ok(())
     }
 
     fn send_changelog(&self, batch: &mut OpenBatch) -> Result<(), String> {
-        let producer = Arc::clone(self.producer(batch));
         for output in batch.changelog.drain() {
-            publisher::send(&producer, output)
+            publisher::send(&self.producer, output)
                 .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
         }
         Ok(())

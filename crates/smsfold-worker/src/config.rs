@@ -109,10 +109,9 @@ pub struct WorkerConfig {
     pub bootstrap_servers: String,
     /// Consumer group id; instances with the same id share the partitions.
     pub group_id: String,
-    /// Stable name of this instance within the group. The transactional ids
-    /// follow from it (see [`WorkerConfig::transactional_id`]), so a
-    /// restarted instance fences its own zombie at once. Instances of one
-    /// group need distinct ids.
+    /// Stable name of this instance within the group; the transactional id
+    /// is `{group_id}-{instance_id}`, so a restarted instance fences its own
+    /// zombie at once. Instances of one group need distinct ids.
     pub instance_id: String,
     pub guarantee: Guarantee,
     pub group_protocol: GroupProtocol,
@@ -181,17 +180,6 @@ impl WorkerConfig {
         }
     }
 
-    /// Returns the transactional id of the worker's producer number `turn`:
-    /// `{group_id}-{instance_id}` for the first, as before there were two,
-    /// and `{group_id}-{instance_id}~{turn}` for the others. A host name,
-    /// the default instance id, has no `~`.
-    pub fn transactional_id(&self, turn: usize) -> String {
-        match turn {
-            0 => format!("{}-{}", self.group_id, self.instance_id),
-            _ => format!("{}-{}~{turn}", self.group_id, self.instance_id),
-        }
-    }
-
     /// Returns the message stage's changelog topic, named after the group
     /// because its contents belong to the group's state.
     pub fn message_changelog(&self) -> String {
@@ -218,16 +206,6 @@ impl WorkerConfig {
         }
         if self.instance_id.trim().is_empty() {
             return Err(ConfigError::new("instance_id", "is empty; set a name unique within the group, such as the host name"));
-        }
-        if self.instance_id.contains('~') {
-            return Err(ConfigError::new(
-                "instance_id",
-                format!(
-                    "{:?} contains '~', which separates the instance id from the producer number in transactional \
-                     ids; remove the '~'",
-                    self.instance_id
-                ),
-            ));
         }
         validate_topic_name("group_id", &self.message_changelog())?;
         let named = self.topics.named();
@@ -329,18 +307,6 @@ mod tests {
         let mut config = WorkerConfig::new("127.0.0.1:9092");
         config.topics.message_changes = "changes/v1".to_owned();
         assert_eq!(config.validate().unwrap_err().setting, "topics.message_changes");
-    }
-
-    #[test]
-    fn transactional_ids_are_distinct_and_keep_the_first() {
-        let mut config = WorkerConfig::new("127.0.0.1:9092");
-        config.group_id = "smsfold".to_owned();
-        config.instance_id = "host-1".to_owned();
-        assert_eq!(config.transactional_id(0), "smsfold-host-1");
-        assert_eq!(config.transactional_id(1), "smsfold-host-1~1");
-        // An instance named like another's second producer is refused.
-        config.instance_id = "host-1~1".to_owned();
-        assert_eq!(config.validate().unwrap_err().setting, "instance_id");
     }
 
     #[test]

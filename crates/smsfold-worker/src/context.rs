@@ -29,11 +29,8 @@ pub struct WorkerContext {
     /// The partitions assigned now, kept from the rebalance events.
     pub owned: Mutex<BTreeSet<(String, i32)>>,
     pub batch: Arc<Mutex<OpenBatch>>,
-    /// The producers, taking turns with batches: the open batch's outputs
-    /// go to `producers[batch.turn]`. Exactly-once there are two, so a
-    /// batch's transaction does not wait for the previous one's commit
-    /// markers; at-least-once there is one.
-    pub producers: Vec<Arc<Publisher>>,
+    /// The producer of the open batch's outputs.
+    pub producer: Arc<Publisher>,
     /// The commit of the previous batch while it runs (exactly-once).
     pub inflight: Mutex<Option<Inflight>>,
     pub exactly_once: bool,
@@ -44,11 +41,6 @@ pub struct WorkerContext {
 impl WorkerContext {
     pub fn batch(&self) -> MutexGuard<'_, OpenBatch> {
         self.batch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The producer whose turn `batch` is.
-    pub fn producer(&self, batch: &OpenBatch) -> &Arc<Publisher> {
-        &self.producers[batch.turn % self.producers.len()]
     }
 }
 

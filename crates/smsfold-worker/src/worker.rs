@@ -53,9 +53,6 @@ const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
 /// predecessor with the same instance id is still a member.
 const REJOIN_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Transactional producers per worker, taking turns with batches.
-const TRANSACTIONAL_PRODUCERS: usize = 2;
-
 /// A configured worker, ready to run.
 pub struct Worker {
     config: WorkerConfig,
@@ -107,11 +104,11 @@ impl Worker {
 
     /// Runs until `shutdown` turns true, then commits the open batch and
     /// returns.
-    // NOTE: one worker commits one transaction at a time, so its throughput
-    // is bound by the commit cycle, not by CPU. Several workers per process
-    // (own consumer, producers and transactional ids) would commit in
-    // parallel, as Kafka Streams' stream threads do; today that takes
-    // several instances.
+    // NOTE: one worker has one transactional producer, so one transaction
+    // at a time; its throughput is bound by the commit cycle, not by CPU.
+    // Several workers per process (own consumer, producer and
+    // transactional id) would commit in parallel, as Kafka Streams' stream
+    // threads do; today that takes several instances.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let config = &self.config;
         let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
@@ -124,8 +121,19 @@ impl Worker {
             "topics ready"
         );
 
-        let producers = self.create_producers()?;
-        let mut consumer = self.subscribe(&producers, exactly_once)?;
+        // NOTE: each transaction waits about 20 ms before its first records
+        // leave: the coordinator refuses to add partitions to it while this
+        // producer's previous transaction still writes its commit markers
+        // (CONCURRENT_TRANSACTIONS), and librdkafka asks again after 20 ms.
+        // Two producers taking turns with batches removed that wait (see
+        // BENCHMARKS.md, 071a17f), but with them the chaos test once hung:
+        // a message changelog partition kept an open transaction that never
+        // ended. Not understood yet, so one producer it is.
+        let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
+        if exactly_once {
+            producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
+        }
+        let mut consumer = self.subscribe(&producer, exactly_once)?;
         let topics = &config.topics;
 
         let processor = Processor {
@@ -279,7 +287,7 @@ impl Worker {
                         _ = shutdown.changed() => {}
                         () = tokio::time::sleep(REJOIN_BACKOFF) => {}
                     }
-                    consumer = self.subscribe(&producers, exactly_once)?;
+                    consumer = self.subscribe(&producer, exactly_once)?;
                     continue;
                 }
                 Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
@@ -333,14 +341,14 @@ impl Worker {
     /// Creates the group consumer and subscribes it to the worker's inputs.
     fn subscribe(
         &self,
-        producers: &[Arc<Publisher>],
+        producer: &Arc<Publisher>,
         exactly_once: bool,
     ) -> Result<StreamConsumer<WorkerContext>, WorkerError> {
         let context = WorkerContext {
             assigned: Mutex::default(),
             owned: Mutex::default(),
             batch: Arc::default(),
-            producers: producers.to_vec(),
+            producer: Arc::clone(producer),
             inflight: Mutex::default(),
             exactly_once,
             ready: Arc::clone(&self.ready),
@@ -502,12 +510,10 @@ impl Worker {
         }
         // The aborted records' reports, purged or not, belong to this batch,
         // so their failures are cleared once all are in.
-        for producer in &context.producers {
-            if let Err(error) = publisher::wait_reported(producer, COMMIT_TIMEOUT) {
-                warn!(%error, "an aborted batch's records are still unreported");
-            }
-            publisher::reset(producer);
+        if let Err(error) = publisher::wait_reported(&context.producer, COMMIT_TIMEOUT) {
+            warn!(%error, "an aborted batch's records are still unreported");
         }
+        publisher::reset(&context.producer);
 
         // Seek back to the committed offsets of everything assigned.
         let mut positions = consumer.committed(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
@@ -668,30 +674,7 @@ impl Worker {
         config
     }
 
-    /// Creates the producers that take turns with batches: exactly-once
-    /// two, each with its transactional id, so that a batch's transaction
-    /// begins while the broker still writes the previous one's commit
-    /// markers. A transaction's first records to a partition are held until
-    /// the coordinator has added that partition to it. While the same
-    /// producer's previous transaction completes, the coordinator refuses
-    /// with CONCURRENT_TRANSACTIONS, and librdkafka asks again after 20 ms.
-    fn create_producers(&self) -> Result<Vec<Arc<Publisher>>, WorkerError> {
-        if self.config.guarantee != Guarantee::ExactlyOnce {
-            let producer = publisher::create(&self.producer_config(None)).map_err(WorkerError::Kafka)?;
-            return Ok(vec![Arc::new(producer)]);
-        }
-        let mut producers = Vec::with_capacity(TRANSACTIONAL_PRODUCERS);
-        for turn in 0..TRANSACTIONAL_PRODUCERS {
-            let producer = publisher::create(&self.producer_config(Some(turn))).map_err(WorkerError::Kafka)?;
-            producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
-            producers.push(Arc::new(producer));
-        }
-        Ok(producers)
-    }
-
-    /// Builds a producer's configuration; `turn` numbers the transactional
-    /// producers (exactly-once) and picks the transactional id.
-    fn producer_config(&self, turn: Option<usize>) -> ClientConfig {
+    fn producer_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.config.bootstrap_servers)
@@ -701,9 +684,9 @@ impl Worker {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("queue.buffering.max.messages", "1000000");
-        if let Some(turn) = turn {
+        if self.config.guarantee == Guarantee::ExactlyOnce {
             config
-                .set("transactional.id", self.config.transactional_id(turn))
+                .set("transactional.id", format!("{}-{}", self.config.group_id, self.config.instance_id))
                 // A dead instance's open transaction holds back what others
                 // can read (and restore) until it times out, so keep it short.
                 .set("transaction.timeout.ms", "10000");

@@ -157,8 +157,8 @@ pub struct WorkerArgs {
     #[arg(long, env = "SMSFOLD_GROUP_ID")]
     pub group_id: Option<String>,
     /// Name of this instance, unique within the group and stable across its
-    /// restarts, without '~'; the transactional ids are GROUP_ID-INSTANCE_ID
-    /// and GROUP_ID-INSTANCE_ID~1 [default: the host name]
+    /// restarts; the transactional id is GROUP_ID-INSTANCE_ID [default: the
+    /// host name]
     #[arg(long, env = "SMSFOLD_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Consumer group protocol: consumer (KIP-848, Kafka 4 brokers) or
