@@ -127,8 +127,11 @@ impl Worker {
         // (CONCURRENT_TRANSACTIONS), and librdkafka asks again after 20 ms.
         // Two producers taking turns with batches removed that wait (see
         // BENCHMARKS.md, 071a17f), but with them the chaos test once hung:
-        // a message changelog partition kept an open transaction that never
-        // ended. Not understood yet, so one producer it is.
+        // one producer's transaction, begun as the test restarted the
+        // broker, stayed open on ten partitions while the coordinator listed
+        // that transactional id as Empty (a hanging transaction, found with
+        // kafka-transactions find-hanging). Whether the second producer made
+        // that likelier is not known, so one producer it is.
         let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
