@@ -15,8 +15,8 @@
 //! `linger.ms` (1 ms) and the reading consumer's `fetch.wait.max.ms` (5 ms
 //! at most).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -117,8 +117,8 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
     stop.store(true, Ordering::Relaxed);
     let readings = reader.join().map_err(|_| anyhow::anyhow!("the latency reader panicked"))??;
 
-    // smsfold reports how long each step of its commits took; their means
-    // over the whole run show what its latency is made of.
+    // The means of smsfold's commit steps over the run show what its
+    // latency is made of. Read them before the process stops.
     let commit_steps = match running.http {
         Some(http) if system == System::Smsfold => Some(commit_steps(http)?),
         _ => None,
@@ -163,13 +163,13 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
     Ok(run)
 }
 
-/// Reads smsfold's `/metrics` and describes its batches and the mean time
-/// of each commit step, from `smsfold_processing_latency_seconds` and
-/// `smsfold_commit_phase_seconds`.
+/// Describes smsfold's batches and the mean time of each commit step, read
+/// from `smsfold_processing_latency_seconds` and
+/// `smsfold_commit_phase_seconds` in its `/metrics`.
 fn commit_steps(http: SocketAddr) -> anyhow::Result<String> {
     let (status, body) = child::http_get(http, "/metrics")?;
     if status != 200 {
-        bail!("GET /metrics of smsfold returned {status}: {body}");
+        bail!("GET /metrics of smsfold failed with status {status}: {body}");
     }
     let value = |name: &str| -> anyhow::Result<f64> {
         body.lines()

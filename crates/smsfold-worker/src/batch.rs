@@ -18,7 +18,7 @@ use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::changelog_buffer::ChangelogBuffer;
-use crate::committer::Inflight;
+use crate::committer::{self, Inflight};
 use crate::context::{WorkerContext, COMMIT_TIMEOUT};
 use crate::metrics::{self, CommitPhase};
 use crate::output::Output;
@@ -150,29 +150,17 @@ impl WorkerContext {
         self.begin(&mut batch)?;
         self.send_changelog(&mut batch)?;
         // A failed delivery fails the commit; the error names its topic.
-        let started = Instant::now();
-        publisher::settle_blocking(&self.producer, COMMIT_TIMEOUT)?;
-        let acknowledged = Instant::now();
-        metrics::commit_phase(CommitPhase::Acknowledged, acknowledged - started);
+        committer::settle_timed(&self.producer, COMMIT_TIMEOUT)?;
         let offsets = batch.offsets_list();
         let result = if self.exactly_once {
             match consumer.group_metadata() {
-                Some(group) => self
-                    .producer
-                    .send_offsets_to_transaction(&offsets, &group, COMMIT_TIMEOUT)
-                    .and_then(|()| {
-                        let sent = Instant::now();
-                        metrics::commit_phase(CommitPhase::Offsets, sent - acknowledged);
-                        self.producer.commit_transaction(COMMIT_TIMEOUT)?;
-                        metrics::commit_phase(CommitPhase::Transaction, sent.elapsed());
-                        Ok(())
-                    })
-                    .map_err(|error| error.to_string()),
+                Some(group) => committer::commit_transaction_timed(&self.producer, &offsets, &group, COMMIT_TIMEOUT),
                 None => Err("the consumer has no group metadata".to_owned()),
             }
         } else if offsets.count() > 0 {
+            let started = Instant::now();
             let committed = consumer.commit(&offsets, CommitMode::Sync).map_err(|error| error.to_string());
-            metrics::commit_phase(CommitPhase::Offsets, acknowledged.elapsed());
+            metrics::commit_phase(CommitPhase::Offsets, started.elapsed());
             committed
         } else {
             Ok(())

@@ -38,15 +38,8 @@ impl Inflight {
         let thread = std::thread::Builder::new()
             .name("smsfold-commit".to_owned())
             .spawn(move || {
-                let started = Instant::now();
-                publisher::settle_blocking(&producer, timeout)?;
-                let acknowledged = Instant::now();
-                metrics::commit_phase(CommitPhase::Acknowledged, acknowledged - started);
-                producer.send_offsets_to_transaction(&offsets, &group, timeout).map_err(|error| error.to_string())?;
-                let sent = Instant::now();
-                metrics::commit_phase(CommitPhase::Offsets, sent - acknowledged);
-                producer.commit_transaction(timeout).map_err(|error| error.to_string())?;
-                metrics::commit_phase(CommitPhase::Transaction, sent.elapsed());
+                settle_timed(&producer, timeout)?;
+                commit_transaction_timed(&producer, &offsets, &group, timeout)?;
                 publisher::take_failure(&producer)
             })
             .map_err(|error| format!("could not start a commit thread: {error}"))?;
@@ -61,4 +54,30 @@ impl Inflight {
     pub fn wait(self) -> Result<(), String> {
         self.thread.join().unwrap_or_else(|_| Err("the commit thread panicked".to_owned()))
     }
+}
+
+/// Waits until the broker has acknowledged every record sent so far, as
+/// [`publisher::settle_blocking`] does, and records how long that took.
+pub fn settle_timed(producer: &Publisher, timeout: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    let settled = publisher::settle_blocking(producer, timeout);
+    metrics::commit_phase(CommitPhase::Acknowledged, started.elapsed());
+    settled
+}
+
+/// Hands `offsets` to the open transaction and commits it, recording how
+/// long each of the two steps took.
+pub fn commit_transaction_timed(
+    producer: &Publisher,
+    offsets: &TopicPartitionList,
+    group: &ConsumerGroupMetadata,
+    timeout: Duration,
+) -> Result<(), String> {
+    let started = Instant::now();
+    producer.send_offsets_to_transaction(offsets, group, timeout).map_err(|error| error.to_string())?;
+    let sent = Instant::now();
+    metrics::commit_phase(CommitPhase::Offsets, sent - started);
+    producer.commit_transaction(timeout).map_err(|error| error.to_string())?;
+    metrics::commit_phase(CommitPhase::Transaction, sent.elapsed());
+    Ok(())
 }

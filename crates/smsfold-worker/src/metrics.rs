@@ -88,12 +88,12 @@ pub fn batch_committed(latency: Duration) {
 /// A step of a batch's commit, timed by [`commit_phase`].
 #[derive(Debug, Clone, Copy)]
 pub enum CommitPhase {
-    /// Waiting until the broker acknowledged every output of the batch.
+    /// The wait until the broker has acknowledged every output of the batch.
     Acknowledged,
-    /// Sending the batch's input offsets: into the transaction
-    /// (exactly-once), or committing them (at-least-once).
+    /// The hand-over of the batch's input offsets: into the transaction
+    /// (exactly-once), or as a consumer commit (at-least-once).
     Offsets,
-    /// Committing the transaction (exactly-once).
+    /// The transaction's commit (exactly-once).
     Transaction,
 }
 

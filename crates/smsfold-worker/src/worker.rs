@@ -121,17 +121,13 @@ impl Worker {
             "topics ready"
         );
 
-        // NOTE: each transaction waits about 20 ms before its first records
-        // leave: the coordinator refuses to add partitions to it while this
-        // producer's previous transaction still writes its commit markers
-        // (CONCURRENT_TRANSACTIONS), and librdkafka asks again after 20 ms.
-        // Two producers taking turns with batches removed that wait (see
-        // BENCHMARKS.md, 071a17f), but with them the chaos test once hung:
-        // one producer's transaction, begun as the test restarted the
-        // broker, stayed open on ten partitions while the coordinator listed
-        // that transactional id as Empty (a hanging transaction, found with
-        // kafka-transactions find-hanging). Whether the second producer made
-        // that likelier is not known, so one producer it is.
+        // NOTE: under load a transaction's first records wait about 20 ms,
+        // because the coordinator rejects new partitions with
+        // CONCURRENT_TRANSACTIONS until this producer's previous commit
+        // markers are written, and librdkafka retries after 20 ms. Two
+        // producers taking turns avoid that wait, but with them the chaos
+        // test once left a hanging transaction, and whether they caused it
+        // is not known (BENCHMARKS.md has the figures and the findings).
         let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
