@@ -2,7 +2,7 @@
 # Runs a single-node Apache Kafka broker (KRaft, broker and controller in one
 # JVM) on 127.0.0.1 for the integration tests.
 #
-# Usage: scripts/kafka-broker.sh [start|stop|restart|status|reset|topics ARGS...]
+# Usage: scripts/kafka-broker.sh [start|stop|restart|status|reset|topics ARGS...|configs ARGS...]
 #   start    fetch the jars once, format storage once, start the broker and
 #            wait until it responds (returns at once if it is already up)
 #   stop     stop the broker (SIGTERM, then SIGKILL after a grace period)
@@ -11,6 +11,9 @@
 #   reset    stop the broker and delete its data (the jars stay)
 #   topics   run kafka-topics (org.apache.kafka.tools.TopicCommand) against
 #            the broker, e.g. `topics --create --topic t --partitions 4`
+#   configs  run kafka-configs (org.apache.kafka.tools.ConfigCommand) against
+#            the broker, e.g. `configs --entity-type brokers --entity-default
+#            --describe`; a setting changed this way lasts until `reset`
 #
 # Environment:
 #   SMSFOLD_KAFKA_HOME             jars and state (default: REPO/.kafka)
@@ -367,13 +370,15 @@ reset_broker() {
     log "deleted $data_dir"
 }
 
-topics() {
+# Runs one of Kafka's admin tools against the broker, fetching the jars
+# first if needed.
+admin_tool() {
     check_java
     if [[ ! -f $lib_dir/.pom.sha256 ]]; then
         lock_state
         fetch_jars
     fi
-    run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" "$@"
+    run_tool "$1" --bootstrap-server "$bootstrap" "${@:2}"
 }
 
 usage() {
@@ -394,7 +399,8 @@ main() {
         ;;
     status) status_broker ;;
     reset) reset_broker ;;
-    topics) topics "$@" ;;
+    topics) admin_tool org.apache.kafka.tools.TopicCommand "$@" ;;
+    configs) admin_tool org.apache.kafka.tools.ConfigCommand "$@" ;;
     -h | --help | help) usage ;;
     *)
         usage >&2

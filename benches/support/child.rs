@@ -96,7 +96,8 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts the worker, logging to `<log_dir>/<name>.log`.
+    /// Starts the worker, logging to `<log_dir>/<name>.log` at the level of
+    /// [`worker_log_filter`].
     pub fn start(launch: &Launch, name: &str) -> anyhow::Result<Self> {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let log = launch.log_dir.join(format!("{name}.log"));
@@ -122,7 +123,7 @@ impl WorkerProcess {
         }
         command.args(&launch.extra_args);
         let child = command
-            .env("RUST_LOG", "warn,smsfold_worker=info")
+            .env("RUST_LOG", worker_log_filter())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -267,4 +268,12 @@ pub fn restore_lines(log: &Path) -> anyhow::Result<Vec<RestoreLine>> {
         }
     }
     Ok(lines)
+}
+
+/// The worker's `RUST_LOG`: `SMSFOLD_BENCH_WORKER_LOG` when set, so that a
+/// diagnostic run can log more (with `debug`, and librdkafka's `debug`
+/// property set through `SMSFOLD_KAFKA_PROPERTY_DEBUG`, the worker logs
+/// librdkafka's protocol steps), else warnings and the worker's info lines.
+fn worker_log_filter() -> String {
+    std::env::var("SMSFOLD_BENCH_WORKER_LOG").unwrap_or_else(|_| "warn,smsfold_worker=info".to_owned())
 }

@@ -121,13 +121,13 @@ impl Worker {
             "topics ready"
         );
 
-        // NOTE: under load a transaction's first records wait about 20 ms,
-        // because the coordinator rejects new partitions with
-        // CONCURRENT_TRANSACTIONS until this producer's previous commit
-        // markers are written, and librdkafka retries after 20 ms. Two
-        // producers taking turns avoid that wait, but with them the chaos
-        // test once left a hanging transaction, and whether they caused it
-        // is not known (BENCHMARKS.md has the figures and the findings).
+        // NOTE: a commit waits mostly for the acknowledgement of one
+        // produce request per partition the batch wrote (about 36 in the
+        // comparison), which the broker serves one at a time on this
+        // producer's connection. A second producer taking turns would add
+        // a connection, but with two the chaos test once left a hanging
+        // transaction, and whether they caused it is not known
+        // (BENCHMARKS.md has the figures and the findings).
         let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
