@@ -27,8 +27,12 @@ use crate::status::{Direction, MessageStatus};
 use crate::time::Timestamp;
 
 mod eviction;
+mod id_arena;
+mod message_table;
 mod receipts;
 
+use id_arena::IdArena;
+use message_table::MessageTable;
 pub use receipts::{ProgressReport, ReceiptHistory, SegmentDelivery};
 use receipts::{ReceiptBook, Report, NO_REPORT};
 
@@ -128,13 +132,9 @@ struct Cancellation {
 /// The message fold of one partition.
 #[derive(Debug, Default)]
 pub struct MessageFold {
-    messages: HashMap<MessageKey, MessageState>,
-    /// Every message id once, each prefixed with its length in one byte, so a
-    /// message costs its id's bytes plus one instead of a heap string.
-    // TODO: store ids in fixed-size chunks. This Vec grows by doubling, so
-    // the fold's heap per message swings with the count: 122.7 B at exactly
-    // 1,000,000 messages but 152 B at 1,048,577 (examples/memory.rs).
-    ids: Vec<u8>,
+    messages: MessageTable,
+    /// Every message id once; `MessageState::id_offset` addresses it.
+    ids: IdArena,
     campaign_ids: Vec<String>,
     campaign_index: HashMap<String, u32>,
     cancellations: HashMap<u32, Cancellation>,
@@ -175,7 +175,7 @@ impl MessageFold {
     pub fn heap_bytes(&self) -> usize {
         let campaign_strings: usize = self.campaign_ids.iter().map(|id| id.capacity() * 2).sum();
         self.messages.allocation_size()
-            + self.ids.capacity()
+            + self.ids.allocation_size()
             + self.campaign_ids.capacity() * std::mem::size_of::<String>()
             + self.campaign_index.allocation_size()
             + campaign_strings
@@ -297,7 +297,7 @@ impl MessageFold {
             let previous = state.status();
             cancel(state, at);
             canceled.push(CanceledMessage {
-                message_id: read_id(&self.ids, state.id_offset).to_owned(),
+                message_id: self.ids.get(state.id_offset).to_owned(),
                 change: MessageChange {
                     previous: Some(previous),
                     status: MessageStatus::Canceled,
@@ -429,12 +429,7 @@ impl MessageFold {
         }
         // NOTE: the arena is addressed with u32 offsets, so one partition's
         // fold stores at most 4 GiB of ids (about 100 million messages).
-        let Ok(id_offset) = u32::try_from(self.ids.len()) else {
-            return Err(Reject::MessageIdTooLong { len: id.len(), max: 0 });
-        };
-        self.ids.push(id.len() as u8);
-        self.ids.extend_from_slice(id);
-        Ok(id_offset)
+        self.ids.push(message_id).ok_or(Reject::MessageIdTooLong { len: id.len(), max: 0 })
     }
 
     fn cancel_if_campaign_cancelled(&self, state: &mut MessageState) -> Option<MessageChange> {
@@ -464,7 +459,7 @@ impl MessageFold {
 
     fn project(&self, key: &MessageKey, state: &MessageState) -> MessageProjection {
         MessageProjection {
-            message_id: read_id(&self.ids, state.id_offset).to_owned(),
+            message_id: self.ids.get(state.id_offset).to_owned(),
             status: state.status(),
             status_at: Timestamp::from_millis(state.status_at),
             error_code: state.error_code,
@@ -490,13 +485,6 @@ fn link(state: &MessageState) -> CampaignLink {
         segments: state.segments,
         at: Timestamp::from_millis(state.status_at),
     }
-}
-
-fn read_id(ids: &[u8], offset: u32) -> &str {
-    let start = offset as usize + 1;
-    let len = ids[offset as usize] as usize;
-    // Ids enter the arena only from `&str`, so the slice is valid UTF-8.
-    std::str::from_utf8(&ids[start..start + len]).unwrap_or_default()
 }
 
 fn direction_conflict(message_id: &str, status: MessageStatus, current: MessageStatus) -> Reject {

@@ -64,9 +64,11 @@ impl RetentionState {
         Ok(())
     }
 
-    pub fn retire(&mut self, key: MessageKey, id_offset: u32, ids: &[u8]) {
+    /// Remembers an evicted message's key, and counts the `id_bytes` its
+    /// id takes in the id arena as dead.
+    pub fn retire(&mut self, key: MessageKey, id_bytes: usize) {
         self.retired.insert(key, self.watermark);
-        self.dead_id_bytes += 1 + usize::from(ids[id_offset as usize]);
+        self.dead_id_bytes += id_bytes;
     }
 
     pub fn restore_retired(&mut self, key: MessageKey, retired_at: i64) {

@@ -5,7 +5,8 @@
 use crate::key::MessageKey;
 use crate::time::Timestamp;
 
-use super::{read_id, MessageFold};
+use super::id_arena::IdArena;
+use super::MessageFold;
 
 /// Retention: settled messages leave the live state after a while.
 impl MessageFold {
@@ -32,8 +33,8 @@ impl MessageFold {
             if !settled || state.status_at >= horizon {
                 return true;
             }
-            eviction.evicted.push(read_id(ids, state.id_offset).to_owned());
-            retention_state.retire(*key, state.id_offset, ids);
+            eviction.evicted.push(ids.get(state.id_offset).to_owned());
+            retention_state.retire(*key, ids.stored_len(state.id_offset));
             receipts.remove(key);
             false
         });
@@ -53,7 +54,7 @@ impl MessageFold {
     /// dropped.
     pub fn restore_retired(&mut self, key: MessageKey, retired_at: Timestamp) {
         if let Some(state) = self.messages.remove(&key) {
-            self.retention.retire(key, state.id_offset, &self.ids);
+            self.retention.retire(key, self.ids.stored_len(state.id_offset));
             self.receipts.remove(&key);
         }
         self.retention.restore_retired(key, retired_at.as_millis());
@@ -66,12 +67,12 @@ impl MessageFold {
         if self.retention.dead_id_bytes * 2 <= self.ids.len() {
             return;
         }
-        let mut ids = Vec::with_capacity(self.ids.len() - self.retention.dead_id_bytes);
+        let mut ids = IdArena::default();
         for state in self.messages.values_mut() {
-            let id = read_id(&self.ids, state.id_offset).as_bytes();
-            state.id_offset = ids.len() as u32;
-            ids.push(id.len() as u8);
-            ids.extend_from_slice(id);
+            // The live ids fit, because they took less than half of the
+            // arena they came from.
+            let offset = ids.push(self.ids.get(state.id_offset));
+            state.id_offset = offset.expect("the live ids fit in a new arena");
         }
         self.ids = ids;
         self.retention.dead_id_bytes = 0;

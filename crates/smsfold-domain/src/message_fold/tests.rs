@@ -650,6 +650,64 @@ fn heap_bytes_grow_with_messages() {
     assert!(thousand >= 1000 * (40 + 11), "{thousand} bytes for 1000 messages");
 }
 
+#[test]
+fn eviction_frees_table_and_arena() {
+    let mut fold = MessageFold::new();
+    for index in 0..5000 {
+        apply(&mut fold, &event_for(&format!("SM{index:08}"), sent(), 0));
+    }
+    apply(&mut fold, &event_for("recent", accepted(None), 48 * 3600));
+    let table_before = fold.messages.allocation_size();
+    let arena_before = fold.ids.allocation_size();
+
+    let eviction = fold.evict(std::time::Duration::from_secs(24 * 3600));
+
+    assert_eq!(eviction.evicted.len(), 5000);
+    assert_eq!(fold.len(), 1);
+    assert_eq!(fold.get("recent").map(|p| p.message_id), Some("recent".to_owned()));
+    // 5,001 entries filled two chunks of 2,048 40-byte entries and part of
+    // a third. The one left stays in the first chunk, and the other two
+    // are freed.
+    assert_eq!(table_before - fold.messages.allocation_size(), 2 * 2048 * 40);
+    // 55,007 bytes of ids took one 64 KiB chunk. The compacted arena stores
+    // "recent" in a first chunk of 256 bytes.
+    assert_eq!(fold.ids.len(), 7);
+    assert!(arena_before >= 64 * 1024, "{arena_before} arena bytes before eviction");
+    assert!(fold.ids.allocation_size() < 1024, "{} arena bytes after eviction", fold.ids.allocation_size());
+}
+
+#[test]
+fn longest_ids_survive_compaction() {
+    let mut fold = MessageFold::new();
+    let id_of = |index: usize| format!("{index:0>width$}", width = MAX_MESSAGE_ID_LEN);
+    // 600 ids of 256 bytes with their length bytes span three arena chunks.
+    // Two in three are sent and get evicted, the rest stay accepted.
+    for index in 0..600 {
+        let kind = if index % 3 == 0 { accepted(Some(CAMPAIGN)) } else { sent() };
+        apply(&mut fold, &event_for(&id_of(index), kind, 0));
+    }
+    apply(&mut fold, &event_for("recent", accepted(None), 48 * 3600));
+    for index in 0..600 {
+        assert_eq!(fold.get(&id_of(index)).map(|p| p.message_id), Some(id_of(index)), "message {index}");
+    }
+
+    let eviction = fold.evict(std::time::Duration::from_secs(24 * 3600));
+
+    assert_eq!(eviction.evicted.len(), 400);
+    assert_eq!(fold.len(), 201);
+    // The evicted ids took 102,400 of 153,607 bytes, so the arena was
+    // rewritten with the live ids only.
+    assert_eq!(fold.ids.len(), 200 * 256 + 7);
+    for index in 0..600 {
+        let expected = (index % 3 == 0).then(|| id_of(index));
+        assert_eq!(fold.get(&id_of(index)).map(|p| p.message_id), expected, "message {index}");
+    }
+    assert_eq!(fold.get("recent").map(|p| p.message_id), Some("recent".to_owned()));
+    let too_long = format!("{}x", id_of(0));
+    let rejected = fold.apply(&event_for(&too_long, accepted(None), 48 * 3600));
+    assert_eq!(rejected.unwrap_err(), Reject::MessageIdTooLong { len: MAX_MESSAGE_ID_LEN + 1, max: MAX_MESSAGE_ID_LEN });
+}
+
 // Property tests.
 
 /// The events of one message as a property test generates them: one
