@@ -39,7 +39,10 @@ impl MessageUpdateRecord {
     }
 
     pub fn decode(value: &[u8]) -> Result<Self, DecodeError> {
-        let message = internal::MessageUpdate::decode(value)?;
+        Self::from_proto(internal::MessageUpdate::decode(value)?)
+    }
+
+    fn from_proto(message: internal::MessageUpdate) -> Result<Self, DecodeError> {
         let status = u8::try_from(message.status)
             .ok()
             .and_then(MessageStatus::from_rank)
@@ -58,6 +61,66 @@ impl MessageUpdateRecord {
             status_at: Timestamp::from_millis(message.status_at_ms),
             cause_event_id: message.cause_event_id,
         })
+    }
+}
+
+/// The message updates of one campaign gathered in one record, in the order
+/// they were made. A batch of a message stage sends one pack per campaign
+/// instead of one record per update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageUpdatePack {
+    message: internal::MessageUpdates,
+}
+
+impl MessageUpdatePack {
+    /// Starts an empty pack of `campaign_id`'s updates.
+    pub fn new(campaign_id: &str) -> Self {
+        MessageUpdatePack { message: internal::MessageUpdates { campaign_id: campaign_id.to_owned(), updates: Vec::new() } }
+    }
+
+    pub fn campaign_id(&self) -> &str {
+        &self.message.campaign_id
+    }
+
+    pub fn len(&self) -> usize {
+        self.message.updates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.message.updates.is_empty()
+    }
+
+    /// Appends an update of the pack's campaign. Returns the pack's encoded
+    /// size with it.
+    pub fn push(&mut self, update: &MessageUpdateRecord) -> usize {
+        debug_assert_eq!(update.campaign_id, self.message.campaign_id, "an update joins the pack of its campaign");
+        self.message.updates.push(internal::MessageUpdate {
+            campaign_id: String::new(),
+            message_id: update.message_id.clone(),
+            status: u32::from(update.status.rank()),
+            segments: u32::from(update.segments),
+            status_at_ms: update.status_at.as_millis(),
+            cause_event_id: update.cause_event_id.clone(),
+        });
+        self.message.encoded_len()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        self.message.encode_to_vec()
+    }
+
+    /// Decodes a pack into its updates, each with the pack's campaign id.
+    pub fn decode(value: &[u8]) -> Result<Vec<MessageUpdateRecord>, DecodeError> {
+        let message = internal::MessageUpdates::decode(value)?;
+        if message.campaign_id.is_empty() {
+            return Err(DecodeError::MissingField("campaign_id"));
+        }
+        let campaign_id = message.campaign_id;
+        message
+            .updates
+            .into_iter()
+            .map(|update| MessageUpdateRecord::from_proto(internal::MessageUpdate { campaign_id: campaign_id.clone(), ..update }))
+            .collect()
     }
 }
 
@@ -81,5 +144,75 @@ impl CampaignCancelledRecord {
             cause_event_id: message.cause_event_id,
             occurred_at: Timestamp::from_millis(message.occurred_at_ms),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smsfold_domain::MessageStatus;
+
+    fn update(message_id: &str, status: MessageStatus, at: i64) -> MessageUpdateRecord {
+        MessageUpdateRecord {
+            campaign_id: "CP1".to_owned(),
+            message_id: message_id.to_owned(),
+            status,
+            segments: 2,
+            status_at: Timestamp::from_millis(at),
+            cause_event_id: format!("EV-{message_id}-{at}"),
+        }
+    }
+
+    #[test]
+    fn pack_keeps_updates_in_order() {
+        let updates = [
+            update("SM1", MessageStatus::Queued, 10),
+            update("SM2", MessageStatus::Sent, 11),
+            update("SM1", MessageStatus::Delivered, 12),
+        ];
+        let mut pack = MessageUpdatePack::new("CP1");
+        let mut sizes = Vec::new();
+        for update in &updates {
+            sizes.push(pack.push(update));
+        }
+        let encoded = pack.encode();
+
+        assert_eq!(pack.len(), 3);
+        assert_eq!(pack.campaign_id(), "CP1");
+        assert_eq!(*sizes.last().unwrap(), encoded.len());
+        assert!(sizes.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(MessageUpdatePack::decode(&encoded).unwrap(), updates.to_vec());
+    }
+
+    #[test]
+    fn pack_names_campaign_once() {
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(&update("SM1", MessageStatus::Queued, 10));
+        let mut single = Vec::new();
+        update("SM1", MessageStatus::Queued, 10).encode(&mut single);
+        let mut packed_twice = MessageUpdatePack::new("CP1");
+        packed_twice.push(&update("SM1", MessageStatus::Queued, 10));
+        packed_twice.push(&update("SM1", MessageStatus::Queued, 10));
+
+        // The second update adds its own bytes only, not the campaign id's.
+        let added = packed_twice.encode().len() - pack.encode().len();
+        assert!(added < single.len(), "{added} bytes added, {} for a single record", single.len());
+    }
+
+    #[test]
+    fn pack_without_campaign_is_rejected() {
+        let encoded = internal::MessageUpdates { campaign_id: String::new(), updates: Vec::new() }.encode_to_vec();
+        assert!(matches!(MessageUpdatePack::decode(&encoded), Err(DecodeError::MissingField("campaign_id"))));
+    }
+
+    #[test]
+    fn pack_with_bad_update_is_rejected() {
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(&update("SM1", MessageStatus::Queued, 10));
+        pack.message.updates[0].status = 99;
+        assert!(MessageUpdatePack::decode(&pack.encode()).is_err());
+        pack.message.updates[0].status = u32::from(MessageStatus::Queued.rank());
+        pack.message.updates[0].message_id.clear();
+        assert!(matches!(MessageUpdatePack::decode(&pack.encode()), Err(DecodeError::MissingField("message_id"))));
     }
 }

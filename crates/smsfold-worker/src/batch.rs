@@ -24,6 +24,7 @@ use crate::metrics::{self, CommitPhase};
 use crate::output::Output;
 use crate::partition_map::PartitionMap;
 use crate::publisher;
+use crate::update_packs::UpdatePacks;
 
 /// The batch that is processed but not committed yet.
 #[derive(Debug, Default)]
@@ -45,6 +46,9 @@ pub struct OpenBatch {
     pub failed: Option<String>,
     /// Changelog entries to send before the batch commits.
     pub changelog: ChangelogBuffer,
+    /// Updates for the campaign stage, packed per campaign, to send before
+    /// the batch commits.
+    pub updates: UpdatePacks,
 }
 
 impl OpenBatch {
@@ -129,7 +133,7 @@ impl WorkerContext {
             return Ok(());
         }
         self.begin(&mut batch)?;
-        self.send_changelog(&mut batch)?;
+        self.send_buffered(&mut batch)?;
         let group = consumer.group_metadata().ok_or_else(|| "the consumer has no group metadata".to_owned())?;
         let inflight =
             Inflight::start(Arc::clone(&self.producer), batch.offsets_list(), group, COMMIT_TIMEOUT, batch_started)?;
@@ -148,7 +152,7 @@ impl WorkerContext {
             return Ok(());
         }
         self.begin(&mut batch)?;
-        self.send_changelog(&mut batch)?;
+        self.send_buffered(&mut batch)?;
         // A failed delivery fails the commit; the error names its topic.
         committer::settle_timed(&self.producer, COMMIT_TIMEOUT)?;
         let offsets = batch.offsets_list();
@@ -181,6 +185,7 @@ impl WorkerContext {
         let mut batch = self.batch();
         batch.close();
         batch.changelog.clear();
+        batch.updates.clear();
         drop(batch);
         if !self.exactly_once {
             return Ok(());
@@ -193,8 +198,10 @@ impl WorkerContext {
         }
     }
 
-    fn send_changelog(&self, batch: &mut OpenBatch) -> Result<(), String> {
-        for output in batch.changelog.drain() {
+    /// Sends the batch's update packs and changelog entries.
+    fn send_buffered(&self, batch: &mut OpenBatch) -> Result<(), String> {
+        let packs = batch.updates.drain();
+        for output in packs.into_iter().chain(batch.changelog.drain()) {
             publisher::send(&self.producer, output)
                 .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
         }

@@ -21,6 +21,7 @@ pub mod output;
 pub mod processor;
 pub mod projections;
 pub mod topics;
+mod update_packs;
 pub mod worker;
 
 pub use config::{ConfigError, GroupProtocol, Guarantee, Topics, WorkerConfig};

@@ -1,6 +1,7 @@
 //! The records one input record causes, gathered before they are sent.
 
 use rdkafka::message::OwnedHeaders;
+use smsfold_wire::internal::MessageUpdateRecord;
 
 /// One record to publish.
 #[derive(Debug)]
@@ -22,6 +23,11 @@ pub struct Outputs {
     pub records: Vec<Output>,
     /// Changelog entries, kept until the batch commits and sent once per key.
     pub changelog: Vec<Output>,
+    /// Updates for the campaign stage, packed per campaign for the batch.
+    pub updates: Vec<MessageUpdateRecord>,
+    /// Set when the input record is replayed, so its outputs were published
+    /// before.
+    pub replayed: bool,
 }
 
 impl Outputs {

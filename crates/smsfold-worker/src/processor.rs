@@ -5,7 +5,8 @@
 //! messages are spread over partitions and instances:
 //! - The message stage folds message events per partition. Each change of a
 //!   campaign's message goes to the internal campaign stage topic, keyed by
-//!   campaign id.
+//!   campaign id, packed with the batch's other updates of that campaign
+//!   (see `update_packs`).
 //! - Campaign events are checked and forwarded to that same topic, so one
 //!   campaign's lifecycle events and message updates meet in one partition,
 //!   whatever partitioner the platform used for its campaign events.
@@ -52,7 +53,10 @@ mod message_stage;
 /// carrier join and message commands topics.
 pub const RECORD_TYPE_HEADER: &str = "smsfold-record";
 const CAMPAIGN_EVENT: &[u8] = b"campaign-event";
+/// One update, as smsfold before packs wrote them; still read.
 const MESSAGE_UPDATE: &[u8] = b"message-update";
+/// A [`MessageUpdatePack`](smsfold_wire::internal::MessageUpdatePack).
+pub(crate) const MESSAGE_UPDATES: &[u8] = b"message-updates";
 const CARRIER_LINK: &[u8] = b"carrier-link";
 const PENDING_RECEIPT: &[u8] = b"pending-receipt";
 const RESOLVED_RECEIPT: &[u8] = b"resolved-receipt";
@@ -187,10 +191,10 @@ impl Processor {
         });
     }
 
-    fn send_update(&self, update: &MessageUpdateRecord, outputs: &mut Outputs) {
-        let mut payload = Vec::with_capacity(64);
-        update.encode(&mut payload);
-        self.internal(&self.topics.campaign_stage, None, update.campaign_id.as_bytes(), MESSAGE_UPDATE, payload, outputs);
+    /// Adds an update for the campaign stage. The worker packs a batch's
+    /// updates of one campaign into one record.
+    fn send_update(&self, update: MessageUpdateRecord, outputs: &mut Outputs) {
+        outputs.updates.push(update);
     }
 
     /// Publishes a message's status change. `carrier` is the raw report of

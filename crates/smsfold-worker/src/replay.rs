@@ -36,6 +36,7 @@ impl Replay {
 
     /// Drops the published outputs and marks the internal ones.
     pub fn suppress(&self, outputs: &mut Outputs, topics: &Topics) {
+        outputs.replayed = true;
         outputs.records.retain(|output| {
             output.topic != topics.message_changes
                 && output.topic != topics.campaign_changes

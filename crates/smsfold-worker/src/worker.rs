@@ -245,7 +245,19 @@ impl Worker {
                     }
                     {
                         let mut batch = context.batch();
+                        let mut sends = Vec::with_capacity(outputs.records.len());
                         for output in outputs.records {
+                            // A forwarded campaign event follows the updates
+                            // of its campaign that came before it.
+                            if output.topic == topics.campaign_stage {
+                                sends.extend(batch.updates.take(output.key.as_deref().unwrap_or_default()));
+                            }
+                            sends.push(output);
+                        }
+                        for update in &outputs.updates {
+                            sends.extend(batch.updates.put(&topics.campaign_stage, update, outputs.replayed));
+                        }
+                        for output in sends {
                             context
                                 .publish(&mut batch, output)
                                 .map_err(|(topic, error)| WorkerError::Delivery { topic, error })?;

@@ -1,14 +1,15 @@
 //! The campaign stage. Campaign events are checked and forwarded to the
-//! campaign stage topic, where they meet their campaign's message updates.
-//! The stage folds both and broadcasts cancellations.
+//! campaign stage topic, where they meet their campaign's message updates,
+//! which come packed per campaign and batch (see `update_packs`). The stage
+//! folds both and broadcasts cancellations.
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use smsfold_domain::{MessageUpdate, Timestamp};
+use smsfold_domain::{CampaignFold, MessageUpdate, Timestamp};
 use smsfold_wire::changelog;
-use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdateRecord};
+use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdatePack, MessageUpdateRecord};
 use smsfold_wire::{decode_campaign_event, Format, CONTENT_TYPE_HEADER};
 
-use super::{header, observe_age, Processor, CAMPAIGN_EVENT, MESSAGE_UPDATE, RECORD_TYPE_HEADER};
+use super::{header, observe_age, Processor, CAMPAIGN_EVENT, MESSAGE_UPDATE, MESSAGE_UPDATES, RECORD_TYPE_HEADER};
 use crate::metrics;
 use crate::output::{Output, Outputs};
 use crate::projections::Projections;
@@ -44,32 +45,28 @@ impl Processor {
     pub(super) fn on_campaign_stage_record(&self, record: &BorrowedMessage<'_>, projections: &mut Projections, outputs: &mut Outputs) {
         let fold = projections.campaigns.entry(record.partition()).or_default();
         let value = record.payload().unwrap_or_default();
-        if header(record, RECORD_TYPE_HEADER) == Some(MESSAGE_UPDATE) {
-            let update = match MessageUpdateRecord::decode(value) {
-                Ok(update) => update,
-                Err(error) => return self.decode_failed(record, &error, outputs),
-            };
-            let change = fold.record(&MessageUpdate {
-                campaign_id: &update.campaign_id,
-                message_id: &update.message_id,
-                status: update.status,
-                segments: update.segments,
-                at: update.status_at,
-            });
-            if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
-                let (key, value) =
-                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
-                self.changelog(&self.campaign_changelog, record.partition(), key, Some(value), outputs);
-            }
-            if let Some(change) = change {
-                let projection = fold.get(&update.campaign_id);
-                if let Some(projection) = &projection {
-                    let (key, value) = changelog::campaign_record(projection);
-                    self.changelog(&self.campaign_changelog, record.partition(), key, Some(value), outputs);
+        match header(record, RECORD_TYPE_HEADER) {
+            Some(MESSAGE_UPDATES) => {
+                // A pack that does not decode is dead-lettered whole: none
+                // of its updates is applied.
+                let updates = match MessageUpdatePack::decode(value) {
+                    Ok(updates) => updates,
+                    Err(error) => return self.decode_failed(record, &error, outputs),
+                };
+                for update in &updates {
+                    self.apply_update(fold, record.partition(), update, outputs);
                 }
-                self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
+                return;
             }
-            return;
+            Some(MESSAGE_UPDATE) => {
+                let update = match MessageUpdateRecord::decode(value) {
+                    Ok(update) => update,
+                    Err(error) => return self.decode_failed(record, &error, outputs),
+                };
+                self.apply_update(fold, record.partition(), &update, outputs);
+                return;
+            }
+            _ => {}
         }
 
         let format = match Format::detect(header(record, CONTENT_TYPE_HEADER), value) {
@@ -96,6 +93,30 @@ impl Processor {
         self.campaign_change(&event.campaign_id, change, projection, &event.event_id, outputs);
         if cancelled {
             self.broadcast_cancellation(&event.campaign_id, &event.event_id, event.occurred_at, outputs);
+        }
+    }
+
+    /// Folds one message update into its campaign and publishes what it
+    /// causes.
+    fn apply_update(&self, fold: &mut CampaignFold, partition: i32, update: &MessageUpdateRecord, outputs: &mut Outputs) {
+        let change = fold.record(&MessageUpdate {
+            campaign_id: &update.campaign_id,
+            message_id: &update.message_id,
+            status: update.status,
+            segments: update.segments,
+            at: update.status_at,
+        });
+        if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
+            let (key, value) = changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
+            self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
+        }
+        if let Some(change) = change {
+            let projection = fold.get(&update.campaign_id);
+            if let Some(projection) = &projection {
+                let (key, value) = changelog::campaign_record(projection);
+                self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
+            }
+            self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
         }
     }
 

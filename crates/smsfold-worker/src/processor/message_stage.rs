@@ -107,7 +107,7 @@ impl Processor {
                 status_at: message.campaign.at,
                 cause_event_id: command.cause_event_id.clone(),
             };
-            self.send_update(&update, outputs);
+            self.send_update(update, outputs);
         }
     }
 
@@ -159,7 +159,7 @@ impl Processor {
                 status_at: link.at,
                 cause_event_id: cause.to_owned(),
             };
-            self.send_update(&update, outputs);
+            self.send_update(update, outputs);
         }
         true
     }

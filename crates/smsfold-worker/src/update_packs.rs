@@ -1,0 +1,219 @@
+//! The open batch's message updates for the campaign stage, packed per
+//! campaign.
+//!
+//! Most events change a message's status, and each change of a campaign's
+//! message is an update for the campaign stage. One record per update made
+//! the campaign stage topic carry about one record per input event, which
+//! the worker then wrote, read back and decoded. A batch instead sends one
+//! [`MessageUpdatePack`] per campaign: the batch's updates of that campaign
+//! in the order it made them. The campaign stage applies them in that
+//! order, so it folds the same sequence as before.
+//!
+//! A forwarded campaign event goes to the same partition as its campaign's
+//! updates. To keep their order, the campaign's pack is sent before the
+//! event (see [`UpdatePacks::take`]).
+
+use std::collections::HashMap;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use smsfold_wire::internal::{MessageUpdatePack, MessageUpdateRecord};
+
+use crate::output::Output;
+use crate::processor::{MESSAGE_UPDATES, RECORD_TYPE_HEADER};
+use crate::replay::REPLAY_HEADER;
+
+/// The encoded size at which a pack is sent before the batch commits. It
+/// keeps a record well below the 1 MB that brokers and producers accept by
+/// default.
+const MAX_PACK_BYTES: usize = 256 * 1024;
+
+/// The open packs of a batch.
+#[derive(Debug, Default)]
+pub struct UpdatePacks {
+    /// Open packs in the order of their first update, each with its replay
+    /// flag. A taken pack leaves `None` until the batch's packs are drained.
+    packs: Vec<Option<(MessageUpdatePack, bool)>>,
+    /// Position in `packs` of the open pack per campaign id and replay flag.
+    open: HashMap<(String, bool), usize>,
+    /// The campaign stage topic, from the first update.
+    topic: String,
+}
+
+impl UpdatePacks {
+    /// Adds an update to its campaign's pack, for `topic`. `replayed` marks
+    /// an update of a replayed input record (see `replay`). Returns the pack
+    /// as a record to send now when it has grown to `MAX_PACK_BYTES`.
+    ///
+    /// Replayed and live updates of a campaign go to separate packs, sent
+    /// in the order of their first updates. Each message's updates stay in
+    /// order, because a partition's replayed records come before its live
+    /// ones.
+    pub fn put(&mut self, topic: &str, update: &MessageUpdateRecord, replayed: bool) -> Option<Output> {
+        if self.topic != topic {
+            topic.clone_into(&mut self.topic);
+        }
+        let key = (update.campaign_id.clone(), replayed);
+        let position = *self.open.entry(key).or_insert_with(|| {
+            self.packs.push(Some((MessageUpdatePack::new(&update.campaign_id), replayed)));
+            self.packs.len() - 1
+        });
+        let (pack, _) = self.packs[position].as_mut().expect("an open pack is in place");
+        if pack.push(update) < MAX_PACK_BYTES {
+            return None;
+        }
+        self.open.remove(&(update.campaign_id.clone(), replayed));
+        self.packs[position].take().map(|(pack, replayed)| self.output(&pack, replayed))
+    }
+
+    /// Takes the open packs of the campaign with id `campaign_key`, as
+    /// records to send before another record of that campaign.
+    pub fn take(&mut self, campaign_key: &[u8]) -> Vec<Output> {
+        let Ok(campaign_id) = std::str::from_utf8(campaign_key) else { return Vec::new() };
+        let mut positions: Vec<usize> = [false, true]
+            .into_iter()
+            .filter_map(|replayed| self.open.remove(&(campaign_id.to_owned(), replayed)))
+            .collect();
+        positions.sort_unstable();
+        let removed: Vec<_> = positions.into_iter().filter_map(|position| self.packs[position].take()).collect();
+        removed.into_iter().map(|(pack, replayed)| self.output(&pack, replayed)).collect()
+    }
+
+    /// Takes every open pack out as records, in the order of their first
+    /// update.
+    pub fn drain(&mut self) -> Vec<Output> {
+        self.open.clear();
+        let packs = std::mem::take(&mut self.packs);
+        packs.into_iter().flatten().map(|(pack, replayed)| self.output(&pack, replayed)).collect()
+    }
+
+    /// Forgets every pack, for an aborted batch.
+    pub fn clear(&mut self) {
+        self.open.clear();
+        self.packs.clear();
+    }
+
+    fn output(&self, pack: &MessageUpdatePack, replayed: bool) -> Output {
+        let mut headers = OwnedHeaders::new().insert(Header { key: RECORD_TYPE_HEADER, value: Some(MESSAGE_UPDATES) });
+        if replayed {
+            headers = headers.insert(Header { key: REPLAY_HEADER, value: Some("1") });
+        }
+        Output {
+            topic: self.topic.clone(),
+            partition: None,
+            key: Some(pack.campaign_id().as_bytes().to_vec()),
+            payload: Some(pack.encode()),
+            headers: Some(headers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::message::Headers;
+    use smsfold_domain::{MessageStatus, Timestamp};
+
+    use super::*;
+
+    const TOPIC: &str = "stage";
+
+    fn update(campaign_id: &str, message_id: &str) -> MessageUpdateRecord {
+        MessageUpdateRecord {
+            campaign_id: campaign_id.to_owned(),
+            message_id: message_id.to_owned(),
+            status: MessageStatus::Queued,
+            segments: 1,
+            status_at: Timestamp::from_millis(5),
+            cause_event_id: format!("EV-{message_id}"),
+        }
+    }
+
+    fn message_ids(output: &Output) -> Vec<String> {
+        let updates = MessageUpdatePack::decode(output.payload.as_deref().unwrap()).unwrap();
+        updates.into_iter().map(|update| update.message_id).collect()
+    }
+
+    fn is_replayed(output: &Output) -> bool {
+        output.headers.as_ref().unwrap().iter().any(|header| header.key == REPLAY_HEADER)
+    }
+
+    #[test]
+    fn drain_packs_per_campaign_in_order() {
+        let mut packs = UpdatePacks::default();
+        for (campaign, message) in [("CP1", "SM1"), ("CP2", "SM2"), ("CP1", "SM3")] {
+            assert!(packs.put(TOPIC, &update(campaign, message), false).is_none());
+        }
+        let outputs = packs.drain();
+
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(outputs[0].key.as_deref(), Some(&b"CP1"[..]));
+        assert_eq!(message_ids(&outputs[0]), ["SM1", "SM3"]);
+        assert_eq!(outputs[1].key.as_deref(), Some(&b"CP2"[..]));
+        assert_eq!(message_ids(&outputs[1]), ["SM2"]);
+        assert_eq!(outputs[0].topic, TOPIC);
+        assert_eq!(outputs[0].partition, None);
+        let record_type = outputs[0].headers.as_ref().unwrap().iter().find(|header| header.key == RECORD_TYPE_HEADER);
+        assert_eq!(record_type.and_then(|header| header.value), Some(MESSAGE_UPDATES));
+        assert!(packs.drain().is_empty());
+    }
+
+    #[test]
+    fn take_sends_only_that_campaign() {
+        let mut packs = UpdatePacks::default();
+        packs.put(TOPIC, &update("CP1", "SM1"), false);
+        packs.put(TOPIC, &update("CP2", "SM2"), false);
+        let taken = packs.take(b"CP1");
+        packs.put(TOPIC, &update("CP1", "SM3"), false);
+        let rest = packs.drain();
+
+        assert_eq!(taken.len(), 1);
+        assert_eq!(message_ids(&taken[0]), ["SM1"]);
+        assert!(packs.take(b"CP9").is_empty());
+        assert_eq!(rest.len(), 2);
+        assert_eq!(message_ids(&rest[0]), ["SM2"]);
+        assert_eq!(message_ids(&rest[1]), ["SM3"]);
+    }
+
+    #[test]
+    fn replayed_updates_get_own_pack() {
+        let mut packs = UpdatePacks::default();
+        packs.put(TOPIC, &update("CP1", "SM1"), true);
+        packs.put(TOPIC, &update("CP1", "SM2"), false);
+        let outputs = packs.drain();
+
+        assert_eq!(outputs.len(), 2);
+        assert!(is_replayed(&outputs[0]));
+        assert_eq!(message_ids(&outputs[0]), ["SM1"]);
+        assert!(!is_replayed(&outputs[1]));
+        assert_eq!(message_ids(&outputs[1]), ["SM2"]);
+    }
+
+    #[test]
+    fn full_pack_is_sent_at_once() {
+        let mut packs = UpdatePacks::default();
+        let long_id = "M".repeat(200);
+        let mut full = None;
+        let mut added = 0;
+        while full.is_none() {
+            full = packs.put(TOPIC, &update("CP1", &format!("{long_id}{added}")), false);
+            added += 1;
+        }
+        let full = full.unwrap();
+        packs.put(TOPIC, &update("CP1", "SM-after"), false);
+        let rest = packs.drain();
+
+        let size = full.payload.as_ref().unwrap().len();
+        assert!((MAX_PACK_BYTES..MAX_PACK_BYTES + 300).contains(&size), "pack of {size} bytes");
+        assert_eq!(message_ids(&full).len(), added);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(message_ids(&rest[0]), ["SM-after"]);
+    }
+
+    #[test]
+    fn clear_drops_packs() {
+        let mut packs = UpdatePacks::default();
+        packs.put(TOPIC, &update("CP1", "SM1"), false);
+        packs.clear();
+        assert!(packs.drain().is_empty());
+        assert!(packs.take(b"CP1").is_empty());
+    }
+}
