@@ -92,19 +92,30 @@ pub fn carrier_id_keys(id: &str) -> CarrierKeys {
     if id.is_empty() {
         return CarrierKeys::default();
     }
+    let (first, second) = match number_keys(id) {
+        Some((first, second)) => (CarrierKey::Number(first), second.map(CarrierKey::Number)),
+        None => (CarrierKey::Text(id.to_ascii_lowercase().into_boxed_str()), None),
+    };
+    CarrierKeys { first: Some(first), second }
+}
+
+/// Returns the numbers of an id's keys in the order of [`carrier_id_keys`],
+/// or `None` when its key is text, without allocating. `id` has no
+/// whitespace around it and is not empty.
+pub(crate) fn number_keys(id: &str) -> Option<(u128, Option<u128>)> {
+    debug_assert!(!id.is_empty(), "an empty id has no keys");
     let bytes = id.as_bytes();
     let all_decimal = bytes.iter().all(u8::is_ascii_digit);
     let all_hex = all_decimal || bytes.iter().all(u8::is_ascii_hexdigit);
 
     let decimal = if all_decimal { read_number(bytes, 10) } else { None };
     let hex = if all_hex { read_number(bytes, 16) } else { None };
-    let (first, second) = match (decimal, hex) {
-        (Some(decimal), Some(hex)) if decimal == hex => (CarrierKey::Number(decimal), None),
-        (Some(decimal), Some(hex)) => (CarrierKey::Number(decimal), Some(CarrierKey::Number(hex))),
-        (Some(number), None) | (None, Some(number)) => (CarrierKey::Number(number), None),
-        (None, None) => (CarrierKey::Text(id.to_ascii_lowercase().into_boxed_str()), None),
-    };
-    CarrierKeys { first: Some(first), second }
+    match (decimal, hex) {
+        (Some(decimal), Some(hex)) if decimal == hex => Some((decimal, None)),
+        (Some(decimal), Some(hex)) => Some((decimal, Some(hex))),
+        (Some(number), None) | (None, Some(number)) => Some((number, None)),
+        (None, None) => None,
+    }
 }
 
 /// Reads digits of `radix` (10 or 16, either case) into a number, or `None`

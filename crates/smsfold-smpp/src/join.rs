@@ -32,7 +32,9 @@
 use hashbrown::HashMap;
 
 use crate::carrier_id::{carrier_id_keys, CarrierKey};
-use crate::link_table::{LinkTable, StoredLink};
+use crate::link_data::LinkData;
+use crate::link_record::{normalize_carrier_id, StoredLink};
+use crate::link_table::LinkTable;
 
 /// Returns the key a receipt naming `carrier_id` is published under, or
 /// `None` for an id with no key (empty or whitespace).
@@ -174,6 +176,10 @@ pub struct LinkAdded<P> {
 }
 
 /// The join state of one partition of the carrier join topic.
+///
+/// The caller's link data `L` is stored as bytes ([`LinkData`]). The links'
+/// records take at most 8 GiB, and adding or restoring a link beyond that
+/// panics.
 #[derive(Debug)]
 pub struct CarrierJoin<L, P> {
     links: LinkTable<L>,
@@ -197,7 +203,7 @@ impl<L, P> Default for CarrierJoin<L, P> {
     }
 }
 
-impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
+impl<L: LinkData + PartialEq, P> CarrierJoin<L, P> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -218,7 +224,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     }
 
     /// Returns every link, in no particular order.
-    pub fn links(&self) -> impl Iterator<Item = &StoredLink<L>> + '_ {
+    pub fn links(&self) -> impl Iterator<Item = StoredLink<'_, L>> + '_ {
         self.links.iter()
     }
 
@@ -232,31 +238,27 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
 
     /// Adds a sent message's carrier id under `join_key`, and matches the
     /// receipts waiting under that key to it.
-    pub fn add_link(&mut self, join_key: &str, link: Link<L>) -> LinkAdded<P> {
+    pub fn add_link(&mut self, join_key: &str, mut link: Link<L>) -> LinkAdded<P> {
         self.watermark = self.watermark.max(link.sent_at);
-        let link = StoredLink::new(join_key, link);
-        let position = match self.links.position(join_key, link.spelling()) {
-            Some(position) => {
-                let old = self.links.get(position);
-                let newer = (link.sent_at(), link.sent_event_id()) >= (old.sent_at(), old.sent_event_id());
-                if !newer {
-                    return LinkAdded { stored: false, matched: Vec::new() };
-                }
-                self.links.replace(position, link);
-                position
+        normalize_carrier_id(&mut link.carrier_id);
+        let spelling = spelling_of_normalized(&link.carrier_id);
+        if let Some(old) = self.links.find(join_key, spelling) {
+            // Compares (time, event id) pairs, reading the old event id only
+            // on a tie.
+            let newer = link.sent_at > old.sent_at()
+                || (link.sent_at == old.sent_at() && link.sent_event_id.as_str() >= &*old.sent_event_id());
+            if !newer {
+                return LinkAdded { stored: false, matched: Vec::new() };
             }
-            None => {
-                self.links.insert(link);
-                self.links.len() - 1
-            }
-        };
-        let link = self.links.get(position);
+            self.links.remove(join_key, spelling);
+        }
+        self.links.insert(join_key, &link);
 
         // Receipts wait only while no link under their key matches them,
         // so this link is the first they meet.
         let mut matched = Vec::new();
         if let Some(waiting) = self.pending.get_mut(join_key) {
-            let sent_keys = carrier_id_keys(link.carrier_id());
+            let sent_keys = carrier_id_keys(&link.carrier_id);
             let mut index = 0;
             while index < waiting.len() {
                 if !carrier_id_keys(&waiting[index].carrier_id).matches(&sent_keys) {
@@ -264,7 +266,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
                     continue;
                 }
                 let pending = waiting.remove(index);
-                let same = pending.spelling == link.spelling();
+                let same = pending.spelling == spelling;
                 let rule = if same { MatchRule::SameSpelling } else { MatchRule::OtherBase };
                 matched.push((pending, rule));
             }
@@ -281,18 +283,20 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     pub fn add_receipt(&mut self, join_key: &str, pending: Pending<P>) -> Joined<L> {
         self.watermark = self.watermark.max(pending.occurred_at);
         if let Some(link) = self.links.under(join_key).find(|link| link.spelling() == pending.spelling) {
-            return Joined::Matched { link: link.data().clone(), rule: MatchRule::SameSpelling };
+            return Joined::Matched { link: link.data(), rule: MatchRule::SameSpelling };
         }
-        let mut targets: Vec<&L> = Vec::new();
+        let mut targets: Vec<L> = Vec::new();
         for link in self.links.under(join_key).filter(|link| ids_match(&pending.carrier_id, link.carrier_id())) {
-            if !targets.contains(&link.data()) {
-                targets.push(link.data());
+            let data = link.data();
+            if !targets.contains(&data) {
+                targets.push(data);
             }
         }
-        match targets[..] {
-            [] => {}
-            [only] => return Joined::Matched { link: only.clone(), rule: MatchRule::OtherBase },
-            _ => return Joined::Ambiguous { candidates: targets.len() },
+        if targets.len() > 1 {
+            return Joined::Ambiguous { candidates: targets.len() };
+        }
+        if let Some(only) = targets.pop() {
+            return Joined::Matched { link: only, rule: MatchRule::OtherBase };
         }
         self.earliest_pending = self.earliest_pending.min(pending.occurred_at);
         let waiting = self.pending.entry_ref(join_key).or_default();
@@ -334,20 +338,17 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// watermark. Returns their keys and spellings.
     pub fn evict_links(&mut self, retention_ms: i64) -> Vec<(String, String)> {
         let horizon = self.watermark.saturating_sub(retention_ms);
-        let evicted = self.links.retain(|link| link.sent_at() >= horizon);
-        evicted.iter().map(|link| (link.join_key().into_owned(), link.spelling().to_owned())).collect()
+        self.links.retain(|link| link.sent_at() >= horizon)
     }
 
     /// Puts a link back, as restored from a changelog. It replaces any link
     /// of the same join key and spelling, because the changelog's later
     /// record of an entry wins.
-    pub fn restore_link(&mut self, join_key: &str, link: Link<L>) {
+    pub fn restore_link(&mut self, join_key: &str, mut link: Link<L>) {
         self.watermark = self.watermark.max(link.sent_at);
-        let link = StoredLink::new(join_key, link);
-        match self.links.position(join_key, link.spelling()) {
-            Some(position) => self.links.replace(position, link),
-            None => self.links.insert(link),
-        }
+        normalize_carrier_id(&mut link.carrier_id);
+        self.links.remove(join_key, spelling_of_normalized(&link.carrier_id));
+        self.links.insert(join_key, &link);
     }
 
     /// Puts a pending receipt back, as restored from a changelog.
@@ -363,7 +364,7 @@ impl<L: Clone + PartialEq, P> CarrierJoin<L, P> {
     /// [`carrier_spelling`]), as a changelog tombstone does. Returns false
     /// when there is none. The watermark stays as it is.
     pub fn remove_link(&mut self, join_key: &str, spelling: &str) -> bool {
-        self.links.remove(join_key, spelling).is_some()
+        self.links.remove(join_key, spelling)
     }
 
     /// Removes the pending receipt under `join_key` with `event_id`, as a

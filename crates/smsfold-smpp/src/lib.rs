@@ -25,7 +25,11 @@ mod carrier_id;
 mod date;
 mod error;
 mod join;
+mod link_arena;
+mod link_data;
+mod link_record;
 mod link_table;
+mod packed_text;
 mod reading;
 mod receipt;
 mod state;
@@ -38,7 +42,8 @@ pub use error::{ReceiptError, StateTableError, MAX_QUOTED_BYTES};
 pub use join::{
     carrier_spelling, link_join_keys, receipt_join_key, CarrierJoin, Joined, Link, LinkAdded, MatchRule, Pending,
 };
-pub use link_table::StoredLink;
+pub use link_data::LinkData;
+pub use link_record::StoredLink;
 pub use reading::{read_smpp_receipt, ReceiptReading};
 pub use receipt::Receipt;
 pub use state::{outcome_of_message_state, MessageState, Outcome, UnknownOutcome};

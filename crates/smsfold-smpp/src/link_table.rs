@@ -1,444 +1,261 @@
 //! The links of a carrier join, stored compactly and found by join key.
 //!
-//! A partition can hold a link per live sent message, so a link keeps its
-//! strings in one allocation: the join key, the carrier id in lower case
-//! without whitespace around it, and the sent event id. Most links are
-//! stored under their carrier id's first key ([`receipt_join_key`]), so
-//! that key is derived from the carrier id and not stored. The link's
-//! spelling is a part of the carrier id, so it is not stored either. The
-//! links sit in one `Vec`, and a hash table of their positions, hashed by
-//! join key, finds the links of a key. Most keys have one link, so no key
-//! has a list of its own.
+//! A partition can hold a link per live sent message, so a link costs no
+//! allocation of its own: its record ([`crate::link_record`]) sits in a
+//! byte arena of fixed-size chunks ([`crate::link_arena`]). A hash table of
+//! entries that point at the records, hashed by join key, finds the links
+//! of a key. Most keys have one link, so no key has a list of its own. The
+//! hash table is split into shards by hash, so growing it copies one shard
+//! at a time, and only that shard's old and new table are live at once.
+//!
+//! An entry is a record's location and a bit that marks which of the
+//! record's keys it is for: the carrier id's second key, or else the first
+//! or written key. So one record can serve both keys of an all-digit
+//! carrier id.
 
-use std::borrow::Cow;
-use std::hash::BuildHasher;
+use std::fmt;
+use std::marker::PhantomData;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::carrier_id::{carrier_id_keys, CarrierKey};
-use crate::join::{receipt_join_key, spelling_of_normalized, Link};
+use crate::join::Link;
+use crate::link_arena::{Arena, Location};
+use crate::link_data::LinkData;
+use crate::link_record::{key_bit, key_hash, write_body, DerivedKey, StoredLink, FIRST_KEY, SECOND_KEY, WRITTEN_KEY};
 
-/// A link as the join stores it.
-#[derive(Debug, Clone)]
-pub struct StoredLink<L> {
-    /// Two unsigned LEB128 numbers, then the strings. The first number is 0
-    /// when the join key is the carrier id's first key, else the join key's
-    /// length plus one. The second is the carrier id's length. The strings
-    /// are the join key unless it is derived, the carrier id and the sent
-    /// event id.
-    text: Box<[u8]>,
-    sent_at: i64,
-    data: L,
+/// The number of shards of the index, a power of two.
+const INDEX_SHARDS: usize = 64;
+
+/// Returns the entry for the record at `location` under its second key
+/// when `second`, else under its first or written key.
+fn entry(location: Location, second: bool) -> u32 {
+    (location.to_bits() << 1) | u32::from(second)
 }
 
-impl<L> StoredLink<L> {
-    pub(crate) fn new(join_key: &str, link: Link<L>) -> Self {
-        let mut lower_case = link.carrier_id;
-        lower_case.make_ascii_lowercase();
-        let carrier_id = lower_case.trim_matches(|c: char| c.is_ascii_whitespace());
-        let derived = is_first_key(join_key, carrier_id);
-        let written_key = if derived { "" } else { join_key };
-        let key_header = if derived { 0 } else { join_key.len() + 1 };
-        let event_id = &link.sent_event_id;
-
-        let size = length_size(key_header)
-            + length_size(carrier_id.len())
-            + written_key.len()
-            + carrier_id.len()
-            + event_id.len();
-        let mut text = Vec::with_capacity(size);
-        push_length(&mut text, key_header);
-        push_length(&mut text, carrier_id.len());
-        text.extend_from_slice(written_key.as_bytes());
-        text.extend_from_slice(carrier_id.as_bytes());
-        text.extend_from_slice(event_id.as_bytes());
-        debug_assert_eq!(text.len(), size, "the allocation is exact, so no shrinking copy follows");
-        StoredLink { text: text.into_boxed_slice(), sent_at: link.sent_at, data: link.data }
-    }
-
-    /// Returns the written join key (`None` when it is derived), the carrier
-    /// id and the sent event id as bytes.
-    fn parts(&self) -> (Option<&[u8]>, &[u8], &[u8]) {
-        let mut at = 0;
-        let key_header = read_length(&self.text, &mut at);
-        let id_len = read_length(&self.text, &mut at);
-        let (key, rest) = self.text[at..].split_at(key_header.saturating_sub(1));
-        let (id, event_id) = rest.split_at(id_len);
-        (Some(key).filter(|_| key_header > 0), id, event_id)
-    }
-
-    /// Returns the key the link is stored under. It is built from the
-    /// carrier id when it is that id's first key.
-    pub fn join_key(&self) -> Cow<'_, str> {
-        match self.parts() {
-            (Some(key), _, _) => Cow::Borrowed(as_str(key)),
-            (None, id, _) => Cow::Owned(receipt_join_key(as_str(id)).expect("a derived join key exists")),
-        }
-    }
-
-    /// Returns the carrier id in ASCII lower case, without whitespace around
-    /// it. It has the same carrier keys as the id the sent event wrote.
-    pub fn carrier_id(&self) -> &str {
-        as_str(self.parts().1)
-    }
-
-    /// Returns the carrier id's [`carrier_spelling`](crate::carrier_spelling).
-    pub fn spelling(&self) -> &str {
-        spelling_of_normalized(self.carrier_id())
-    }
-
-    /// Returns the sent event's time, in ms since the epoch.
-    pub fn sent_at(&self) -> i64 {
-        self.sent_at
-    }
-
-    pub fn sent_event_id(&self) -> &str {
-        as_str(self.parts().2)
-    }
-
-    pub fn data(&self) -> &L {
-        &self.data
-    }
-
-    fn has_key(&self, join_key: &str) -> bool {
-        match self.parts() {
-            (Some(key), _, _) => key == join_key.as_bytes(),
-            (None, id, _) => is_first_key(join_key, as_str(id)),
-        }
-    }
-
-    /// Returns the hash of the join key, as [`LinkTable`] hashes keys.
-    fn key_hash(&self, hasher: &DefaultHashBuilder) -> u64 {
-        hasher.hash_one(self.join_key().as_bytes())
-    }
+fn entry_location(entry: u32) -> Location {
+    Location::from_bits(entry >> 1)
 }
 
-/// Returns true when `join_key` is the first carrier key of `carrier_id`,
-/// an id in lower case without whitespace around it: the key that
-/// [`receipt_join_key`] returns for it. Allocates only for an id whose
-/// first key is text and equals `join_key`.
-fn is_first_key(join_key: &str, carrier_id: &str) -> bool {
-    if let Some(text) = join_key.strip_prefix("t:") {
-        // A text key is the id in lower case, for an id with no number.
-        return text == carrier_id && matches!(carrier_id_keys(carrier_id).iter().next(), Some(CarrierKey::Text(_)));
-    }
-    let Some(hex) = join_key.strip_prefix("n:") else { return false };
-    // carrier_id_keys allocates only for a text key.
-    match carrier_id_keys(carrier_id).iter().next() {
-        Some(CarrierKey::Number(number)) => is_lower_hex_of(hex, *number),
-        _ => false,
-    }
+fn is_second(entry: u32) -> bool {
+    entry & 1 == 1
 }
 
-/// Returns true when `hex` is `number` as `format!("{number:x}")` writes
-/// it: lower case, without leading zeros.
-fn is_lower_hex_of(hex: &str, number: u128) -> bool {
-    let mut digits = [0u8; 32];
-    let mut start = digits.len();
-    let mut rest = number;
-    loop {
-        start -= 1;
-        digits[start] = b"0123456789abcdef"[(rest & 0xf) as usize];
-        rest >>= 4;
-        if rest == 0 {
-            break;
-        }
-    }
-    hex.as_bytes() == &digits[start..]
+/// Returns the shard of a key's hash. hashbrown places an entry by the low
+/// bits of the hash and tags it with the top seven, so the shard takes bits
+/// that neither uses in a shard of fewer than 2^32 buckets.
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % INDEX_SHARDS
 }
 
-/// Returns how many bytes [`push_length`] writes for `length`.
-fn length_size(length: usize) -> usize {
-    let bits = usize::BITS - length.leading_zeros();
-    (bits as usize).div_ceil(7).max(1)
+/// Returns the link that `entry` stands for.
+fn link_at<L>(arena: &Arena, entry: u32) -> StoredLink<'_, L> {
+    let (state, body) = arena.record(entry_location(entry));
+    StoredLink::read(state, body, is_second(entry))
 }
 
-/// Appends `length` as an unsigned LEB128 number: seven bits per byte, low
-/// bits first, the top bit set on every byte but the last.
-fn push_length(text: &mut Vec<u8>, mut length: usize) {
-    loop {
-        let low = (length & 0x7f) as u8;
-        length >>= 7;
-        if length == 0 {
-            text.push(low);
-            return;
-        }
-        text.push(low | 0x80);
-    }
-}
-
-/// Reads an unsigned LEB128 number that [`push_length`] wrote at `*at`, and
-/// moves `*at` past it.
-fn read_length(text: &[u8], at: &mut usize) -> usize {
-    let mut length = 0;
-    let mut shift = 0;
-    loop {
-        let byte = text[*at];
-        *at += 1;
-        length |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return length;
-        }
-        shift += 7;
-    }
-}
-
-/// Returns stored bytes as the string they were copied from.
-fn as_str(bytes: &[u8]) -> &str {
-    // Each part was copied whole from a `str` (the carrier id with only its
-    // ASCII letters changed), so it is valid UTF-8.
-    std::str::from_utf8(bytes).expect("a stored part is a whole string")
+/// Returns the hash of the join key that `entry` stands for.
+fn entry_hash(arena: &Arena, hasher: &DefaultHashBuilder, entry: u32) -> u64 {
+    link_at::<()>(arena, entry).key_hash(hasher)
 }
 
 /// The links of one partition, each under its join key.
-#[derive(Debug, Clone)]
 pub(crate) struct LinkTable<L> {
-    /// Positions in `links`, hashed by the join key of the link there.
-    index: HashTable<u32>,
-    links: Vec<StoredLink<L>>,
+    /// Entries, hashed by join key, in shards chosen by [`shard_of`].
+    index: Box<[HashTable<u32>]>,
+    arena: Arena,
     hasher: DefaultHashBuilder,
+    /// The number of links, which is the number of entries.
+    len: usize,
+    /// A buffer reused to build a record's body.
+    body: Vec<u8>,
+    data: PhantomData<fn() -> L>,
 }
 
 impl<L> Default for LinkTable<L> {
     fn default() -> Self {
-        LinkTable { index: HashTable::new(), links: Vec::new(), hasher: DefaultHashBuilder::default() }
+        LinkTable {
+            index: (0..INDEX_SHARDS).map(|_| HashTable::new()).collect(),
+            arena: Arena::default(),
+            hasher: DefaultHashBuilder::default(),
+            len: 0,
+            body: Vec::new(),
+            data: PhantomData,
+        }
+    }
+}
+
+/// Shows sizes only, because a table can hold millions of links.
+impl<L> fmt::Debug for LinkTable<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkTable")
+            .field("links", &self.len)
+            .field("record_bytes", &self.arena.live_bytes())
+            .field("arena_bytes", &self.arena.capacity_bytes())
+            .finish_non_exhaustive()
     }
 }
 
 impl<L> LinkTable<L> {
     pub(crate) fn len(&self) -> usize {
-        self.links.len()
+        self.len
     }
 
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, StoredLink<L>> {
-        self.links.iter()
+    /// Returns every link, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = StoredLink<'_, L>> + '_ {
+        self.entries().map(|(_, link)| link)
     }
 
-    /// Returns the links stored under `join_key`, in no particular order.
-    pub(crate) fn under<'a>(&'a self, join_key: &'a str) -> impl Iterator<Item = &'a StoredLink<L>> + 'a {
-        let hash = self.hasher.hash_one(join_key.as_bytes());
-        self.index
-            .iter_hash(hash)
-            .map(|&position| &self.links[position as usize])
-            .filter(move |link| link.has_key(join_key))
-    }
-
-    /// Returns the position of the link under `join_key` with `spelling`.
-    pub(crate) fn position(&self, join_key: &str, spelling: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(join_key.as_bytes());
-        self.index.iter_hash(hash).map(|&position| position as usize).find(|&position| {
-            let link = &self.links[position];
-            link.has_key(join_key) && link.spelling() == spelling
+    /// Returns every link with its entry.
+    fn entries(&self) -> impl Iterator<Item = (u32, StoredLink<'_, L>)> + '_ {
+        self.arena.records().flat_map(|(location, state, body)| {
+            let first = (state & (FIRST_KEY | WRITTEN_KEY) != 0)
+                .then(|| (entry(location, false), StoredLink::read(state, body, false)));
+            let second =
+                (state & SECOND_KEY != 0).then(|| (entry(location, true), StoredLink::read(state, body, true)));
+            first.into_iter().chain(second)
         })
     }
 
-    pub(crate) fn get(&self, position: usize) -> &StoredLink<L> {
-        &self.links[position]
+    /// Returns the links stored under `join_key`, in no particular order.
+    pub(crate) fn under<'a>(&'a self, join_key: &'a str) -> impl Iterator<Item = StoredLink<'a, L>> + 'a {
+        let hash = key_hash(&self.hasher, join_key);
+        self.index[shard_of(hash)]
+            .iter_hash(hash)
+            .map(|&entry| link_at(&self.arena, entry))
+            .filter(move |link| link.has_key(join_key))
     }
 
-    /// Replaces the link at `position` with one of the same join key.
-    pub(crate) fn replace(&mut self, position: usize, link: StoredLink<L>) {
-        debug_assert_eq!(self.links[position].join_key(), link.join_key(), "a replacement keeps the join key");
-        self.links[position] = link;
+    /// Returns the link under `join_key` with `spelling`.
+    pub(crate) fn find(&self, join_key: &str, spelling: &str) -> Option<StoredLink<'_, L>> {
+        let (_, entry) = self.find_entry(join_key, spelling)?;
+        Some(link_at(&self.arena, entry))
     }
 
-    /// Adds a link. The caller checks that no link of the same join key and
-    /// spelling is stored.
-    pub(crate) fn insert(&mut self, link: StoredLink<L>) {
-        let LinkTable { index, links, hasher } = self;
-        let hash = link.key_hash(hasher);
-        let position = u32::try_from(links.len()).expect("a partition holds fewer than 2^32 carrier links");
-        links.push(link);
-        index.insert_unique(hash, position, |&position| links[position as usize].key_hash(hasher));
+    /// Returns the hash of `join_key` and the entry of the link under it with
+    /// `spelling`.
+    fn find_entry(&self, join_key: &str, spelling: &str) -> Option<(u64, u32)> {
+        let hash = key_hash(&self.hasher, join_key);
+        let entry = self.index[shard_of(hash)].iter_hash(hash).copied().find(|&entry| {
+            let link = link_at::<L>(&self.arena, entry);
+            link.has_key(join_key) && link.spelling() == spelling
+        })?;
+        Some((hash, entry))
     }
 
-    /// Removes the link under `join_key` with `spelling`, and returns it.
-    pub(crate) fn remove(&mut self, join_key: &str, spelling: &str) -> Option<StoredLink<L>> {
-        let position = self.position(join_key, spelling)?;
-        Some(self.remove_at(position))
+    /// Removes the link under `join_key` with `spelling`. Returns false when
+    /// there is none.
+    pub(crate) fn remove(&mut self, join_key: &str, spelling: &str) -> bool {
+        let Some((hash, entry)) = self.find_entry(join_key, spelling) else { return false };
+        self.remove_entry(hash, entry);
+        self.tidy();
+        true
     }
 
-    /// Removes the links for which `keep` returns false, and returns them.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&StoredLink<L>) -> bool) -> Vec<StoredLink<L>> {
+    /// Removes the links for which `keep` returns false, and returns their
+    /// join keys and spellings.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&StoredLink<'_, L>) -> bool) -> Vec<(String, String)> {
         let mut removed = Vec::new();
-        let mut position = 0;
-        while position < self.links.len() {
-            if keep(&self.links[position]) {
-                position += 1;
-            } else {
-                // The last link moves to `position`, so it is checked next.
-                removed.push(self.remove_at(position));
+        let mut rejected = Vec::new();
+        for (entry, link) in self.entries() {
+            if !keep(&link) {
+                removed.push((link.join_key().into_owned(), link.spelling().to_owned()));
+                rejected.push((link.key_hash(&self.hasher), entry));
             }
         }
+        // Records move only in `tidy`, so every rejected entry is still
+        // where it was found.
+        for (hash, entry) in rejected {
+            self.remove_entry(hash, entry);
+        }
+        self.tidy();
         removed
     }
 
-    /// Removes the link at `position`, moving the last link into its place.
-    fn remove_at(&mut self, position: usize) -> StoredLink<L> {
-        let LinkTable { index, links, hasher } = self;
-        let hash = links[position].key_hash(hasher);
-        if let Ok(entry) = index.find_entry(hash, |&other| other as usize == position) {
-            entry.remove();
-        }
-        let removed = links.swap_remove(position);
+    /// Removes an entry, and its key from its record, which dies when no key
+    /// is left. [`LinkTable::tidy`] must follow before records are added.
+    fn remove_entry(&mut self, hash: u64, entry: u32) {
+        let found = self.index[shard_of(hash)].find_entry(hash, |&other| other == entry);
+        found.expect("a removed entry is in the index").remove();
+        let location = entry_location(entry);
+        let (state, _) = self.arena.record(location);
+        let key = if is_second(entry) {
+            SECOND_KEY
+        } else if state & WRITTEN_KEY != 0 {
+            WRITTEN_KEY
+        } else {
+            FIRST_KEY
+        };
+        self.arena.set_state(location, state & !key);
+        self.len -= 1;
+    }
 
-        let moved_from = links.len();
-        if position < moved_from {
-            let hash = links[position].key_hash(hasher);
-            if let Some(entry) = index.find_mut(hash, |&other| other as usize == moved_from) {
-                // Below `moved_from`, which fits in u32.
-                *entry = position as u32;
+    /// Reclaims the bytes of dead records, and points the entries of the
+    /// records that compaction moved at their new locations.
+    fn tidy(&mut self) {
+        let LinkTable { index, arena, hasher, .. } = self;
+        arena.tidy(|from, to, state, body| {
+            for second in [false, true] {
+                let keys = if second { SECOND_KEY } else { FIRST_KEY | WRITTEN_KEY };
+                if state & keys == 0 {
+                    continue;
+                }
+                let hash = StoredLink::<()>::read(state, body, second).key_hash(hasher);
+                let old = entry(from, second);
+                let stored = index[shard_of(hash)].find_mut(hash, |&other| other == old);
+                *stored.expect("a moved record's entries are in the index") = entry(to, second);
             }
-        }
-        removed
+        });
+    }
+}
+
+impl<L: LinkData> LinkTable<L> {
+    /// Adds a link whose carrier id is normalized
+    /// ([`normalize_carrier_id`](crate::link_record::normalize_carrier_id)).
+    /// The caller checks that no link of the same join key and spelling is
+    /// stored.
+    pub(crate) fn insert(&mut self, join_key: &str, link: &Link<L>) {
+        let key = key_bit(join_key, &link.carrier_id);
+        self.body.clear();
+        write_body(&mut self.body, (key == WRITTEN_KEY).then_some(join_key), link);
+        let location = match self.shared_record(&link.carrier_id, key) {
+            Some(location) => {
+                let (state, _) = self.arena.record(location);
+                self.arena.set_state(location, state | key);
+                location
+            }
+            None => self.arena.append(key, &self.body),
+        };
+
+        let hash = key_hash(&self.hasher, join_key);
+        let LinkTable { index, arena, hasher, .. } = self;
+        let new_entry = entry(location, key == SECOND_KEY);
+        index[shard_of(hash)].insert_unique(hash, new_entry, |&other| entry_hash(arena, hasher, other));
+        self.len += 1;
+    }
+
+    /// Returns the record of the same link (the body just built) under the
+    /// carrier id's other derived key, when `key` is a derived key and the
+    /// record is not yet stored under it.
+    fn shared_record(&self, carrier_id: &str, key: u8) -> Option<Location> {
+        let other = match key {
+            FIRST_KEY => SECOND_KEY,
+            SECOND_KEY => FIRST_KEY,
+            _ => return None,
+        };
+        let other_hash = DerivedKey::of(carrier_id, other == SECOND_KEY)?.hash(&self.hasher);
+        self.index[shard_of(other_hash)].iter_hash(other_hash).find_map(|&entry| {
+            if is_second(entry) != (other == SECOND_KEY) {
+                return None;
+            }
+            let location = entry_location(entry);
+            let (state, body) = self.arena.record(location);
+            // An equal body contains the same carrier id, so the record is
+            // under that id's other key.
+            let shares = state & (key | other | WRITTEN_KEY) == other && body == self.body;
+            shares.then_some(location)
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(links: &[(&str, &str)]) -> LinkTable<usize> {
-        let mut table = LinkTable::default();
-        for (number, (join_key, carrier_id)) in links.iter().enumerate() {
-            table.insert(StoredLink::new(join_key, Link::new(carrier_id, 1, "sent-1", number)));
-        }
-        table
-    }
-
-    fn data_under(table: &LinkTable<usize>, join_key: &str) -> Vec<usize> {
-        let mut data: Vec<usize> = table.under(join_key).map(|link| *link.data()).collect();
-        data.sort();
-        data
-    }
-
-    #[test]
-    fn stored_link_keeps_its_parts() {
-        let link = StoredLink::new("n:4f2a", Link::new(" 00004F2A ", 7, "EV01-9", ()));
-
-        assert_eq!(link.join_key(), "n:4f2a");
-        assert_eq!(link.carrier_id(), "00004f2a");
-        assert_eq!(link.spelling(), "4f2a");
-        assert_eq!(link.sent_event_id(), "EV01-9");
-        assert_eq!(link.sent_at(), 7);
-    }
-
-    #[test]
-    fn second_key_is_written() {
-        // The decimal 7731 gives the first key, n:1e33, and its reading as
-        // hexadecimal, 0x7731, the second, n:7731.
-        let first = StoredLink::new("n:1e33", Link::new("7731", 1, "EV1", ()));
-        let second = StoredLink::new("n:7731", Link::new("7731", 1, "EV1", ()));
-
-        assert!(first.parts().0.is_none(), "the first key is derived");
-        assert_eq!(second.parts().0, Some(&b"n:7731"[..]));
-        assert_eq!(first.join_key(), "n:1e33");
-        assert_eq!(second.join_key(), "n:7731");
-        assert!(first.has_key("n:1e33"));
-        assert!(!first.has_key("n:7731"));
-        assert!(second.has_key("n:7731"));
-        assert!(!second.has_key("n:1e33"));
-    }
-
-    #[test]
-    fn derived_key_needs_exact_form() {
-        let link = StoredLink::new("n:4f2a", Link::new("4F2A", 1, "EV1", ()));
-
-        assert!(link.has_key("n:4f2a"));
-        for other in ["n:4F2A", "n:04f2a", "n:+4f2a", "t:4f2a", "4f2a", "n:", ""] {
-            assert!(!link.has_key(other), "{other:?}");
-        }
-    }
-
-    #[test]
-    fn text_key_is_derived() {
-        let link = StoredLink::new("t:carrier3-0a1b", Link::new("Carrier3-0A1B", 1, "EV1", ()));
-
-        assert!(link.parts().0.is_none());
-        assert_eq!(link.join_key(), "t:carrier3-0a1b");
-        assert!(link.has_key("t:carrier3-0a1b"));
-        assert!(!link.has_key("t:carrier3-0a1c"));
-    }
-
-    #[test]
-    fn foreign_keys_are_written() {
-        // A key a record may carry that is not the id's first key, even an
-        // empty one, is kept as it is.
-        for join_key in ["", "n:0", "t:4f2a", "other"] {
-            let link = StoredLink::new(join_key, Link::new("4F2A", 1, "EV1", ()));
-
-            assert_eq!(link.join_key(), join_key);
-            assert!(link.has_key(join_key), "{join_key:?}");
-        }
-    }
-
-    #[test]
-    fn length_size_matches_written_bytes() {
-        for length in [0, 1, 127, 128, 16_383, 16_384, usize::MAX] {
-            let mut text = Vec::new();
-            push_length(&mut text, length);
-
-            assert_eq!(length_size(length), text.len(), "{length}");
-            assert_eq!(read_length(&text, &mut 0), length);
-        }
-    }
-
-    #[test]
-    fn long_parts_round_trip() {
-        let join_key = format!("t:{}", "k".repeat(300));
-        let event_id = "e".repeat(20_000);
-
-        let link = StoredLink::new(&join_key, Link::new(&"X".repeat(200), 1, &event_id, ()));
-
-        assert_eq!(link.join_key(), join_key);
-        assert_eq!(link.carrier_id(), "x".repeat(200));
-        assert_eq!(link.sent_event_id(), event_id);
-    }
-
-    #[test]
-    fn under_returns_links_of_key() {
-        let table = table(&[("n:e", "E"), ("n:e", "14"), ("n:f", "F")]);
-
-        assert_eq!(data_under(&table, "n:e"), [0, 1]);
-        assert_eq!(data_under(&table, "n:f"), [2]);
-        assert!(data_under(&table, "n:10").is_empty());
-    }
-
-    #[test]
-    fn remove_keeps_moved_link_findable() {
-        let mut table = table(&[("n:a", "A"), ("n:b", "B"), ("n:c", "C")]);
-
-        let removed = table.remove("n:a", "a").map(|link| *link.data());
-
-        assert_eq!(removed, Some(0));
-        assert_eq!(table.len(), 2);
-        assert!(data_under(&table, "n:a").is_empty());
-        assert_eq!(data_under(&table, "n:b"), [1]);
-        assert_eq!(data_under(&table, "n:c"), [2], "the last link moved into the freed position");
-        assert_eq!(table.position("n:c", "c"), Some(0));
-    }
-
-    #[test]
-    fn remove_missing_link_is_none() {
-        let mut table = table(&[("n:a", "A")]);
-
-        assert!(table.remove("n:a", "b").is_none());
-        assert!(table.remove("n:b", "a").is_none());
-        assert_eq!(table.len(), 1);
-    }
-
-    #[test]
-    fn retain_removes_rejected_links() {
-        let mut table = table(&[("n:a", "A"), ("n:b", "B"), ("n:c", "C"), ("n:d", "D")]);
-
-        let removed_links = table.retain(|link| link.data() % 2 == 1);
-        let mut removed: Vec<usize> = removed_links.iter().map(|link| *link.data()).collect();
-        removed.sort();
-
-        assert_eq!(removed, [0, 2]);
-        assert_eq!(data_under(&table, "n:b"), [1]);
-        assert_eq!(data_under(&table, "n:d"), [3]);
-        assert!(data_under(&table, "n:a").is_empty());
-        assert!(data_under(&table, "n:c").is_empty());
-    }
-}
+mod tests;

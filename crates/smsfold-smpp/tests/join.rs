@@ -7,7 +7,11 @@ use smsfold_smpp::{
 };
 
 /// The message segment a link points at, as the worker would store it.
-type Target = (&'static str, u16);
+type Target = (String, u16);
+
+fn target(message_id: &str, segment: u16) -> Target {
+    (message_id.to_owned(), segment)
+}
 
 fn link(carrier_id: &str, sent_at: i64, target: Target) -> Link<Target> {
     Link::new(carrier_id, sent_at, &format!("sent-{sent_at}"), target)
@@ -20,7 +24,7 @@ fn pending(carrier_id: &str, event_id: &str, occurred_at: i64) -> Pending<String
 /// Adds a sent carrier id under each of its keys, as the worker publishes it.
 fn add_sent(join: &mut CarrierJoin<Target, String>, carrier_id: &str, sent_at: i64, target: Target) {
     for key in link_join_keys(carrier_id) {
-        join.add_link(&key, link(carrier_id, sent_at, target));
+        join.add_link(&key, link(carrier_id, sent_at, target.clone()));
     }
 }
 
@@ -37,11 +41,11 @@ fn offer(join: &mut CarrierJoin<Target, String>, carrier_id: &str, event_id: &st
 #[test]
 fn hex_receipt_finds_decimal_sent_id() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "169552957", 1, ("m-1", 0));
+    add_sent(&mut join, "169552957", 1, target("m-1", 0));
 
     let joined = offer(&mut join, "0A1B2C3D", "r-1", 2);
 
-    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::OtherBase });
+    assert_eq!(joined, Joined::Matched { link: target("m-1", 0), rule: MatchRule::OtherBase });
 }
 
 #[test]
@@ -49,11 +53,11 @@ fn hex_without_letters_finds_decimal_sent_id() {
     // 0x12345678 is 305419896: the receipt writes it in hexadecimal with no
     // letter, so its first key is the decimal reading 12345678.
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "305419896", 1, ("m-1", 0));
+    add_sent(&mut join, "305419896", 1, target("m-1", 0));
 
     let joined = offer(&mut join, "12345678", "r-1", 2);
 
-    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::OtherBase });
+    assert_eq!(joined, Joined::Matched { link: target("m-1", 0), rule: MatchRule::OtherBase });
 }
 
 #[test]
@@ -62,7 +66,7 @@ fn receipt_before_link_waits() {
 
     let joined = offer(&mut join, "55", "r-1", 1);
     let key = receipt_join_key("55").unwrap();
-    let added = join.add_link(&key, link("55", 2, ("m-1", 0)));
+    let added = join.add_link(&key, link("55", 2, target("m-1", 0)));
 
     assert_eq!(joined, Joined::Pending);
     assert!(added.stored);
@@ -74,11 +78,11 @@ fn receipt_before_link_waits() {
 #[test]
 fn leading_zeros_and_case_are_same_spelling() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "0000004f2a", 1, ("m-1", 0));
+    add_sent(&mut join, "0000004f2a", 1, target("m-1", 0));
 
     let joined = offer(&mut join, "4F2A", "r-1", 2);
 
-    assert_eq!(joined, Joined::Matched { link: ("m-1", 0), rule: MatchRule::SameSpelling });
+    assert_eq!(joined, Joined::Matched { link: target("m-1", 0), rule: MatchRule::SameSpelling });
 }
 
 #[test]
@@ -86,18 +90,21 @@ fn same_spelling_beats_other_base() {
     // "10" as a receipt matches the sent id "10", the sent id "16" (0x10)
     // and the sent id "A" (decimal 10).
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "16", 1, ("m-16", 0));
-    add_sent(&mut join, "A", 1, ("m-a", 0));
-    add_sent(&mut join, "10", 1, ("m-10", 0));
+    add_sent(&mut join, "16", 1, target("m-16", 0));
+    add_sent(&mut join, "A", 1, target("m-a", 0));
+    add_sent(&mut join, "10", 1, target("m-10", 0));
 
-    assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Matched { link: ("m-10", 0), rule: MatchRule::SameSpelling });
+    assert_eq!(
+        offer(&mut join, "10", "r-1", 2),
+        Joined::Matched { link: target("m-10", 0), rule: MatchRule::SameSpelling }
+    );
 }
 
 #[test]
 fn two_other_base_links_are_ambiguous() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "16", 1, ("m-16", 0));
-    add_sent(&mut join, "A", 1, ("m-a", 0));
+    add_sent(&mut join, "16", 1, target("m-16", 0));
+    add_sent(&mut join, "A", 1, target("m-a", 0));
 
     assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Ambiguous { candidates: 2 });
 }
@@ -105,13 +112,16 @@ fn two_other_base_links_are_ambiguous() {
 #[test]
 fn reused_id_goes_to_latest_sent() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "7731", 5, ("m-new", 0));
+    add_sent(&mut join, "7731", 5, target("m-new", 0));
     let key = receipt_join_key("7731").unwrap();
 
-    let older = join.add_link(&key, link("7731", 1, ("m-old", 0)));
+    let older = join.add_link(&key, link("7731", 1, target("m-old", 0)));
 
     assert!(!older.stored, "an older sent event does not replace a newer one");
-    assert_eq!(offer(&mut join, "7731", "r-1", 6), Joined::Matched { link: ("m-new", 0), rule: MatchRule::SameSpelling });
+    assert_eq!(
+        offer(&mut join, "7731", "r-1", 6),
+        Joined::Matched { link: target("m-new", 0), rule: MatchRule::SameSpelling }
+    );
 }
 
 #[test]
@@ -172,8 +182,8 @@ fn repeated_receipt_waits_once() {
 #[test]
 fn old_links_are_evicted() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "A1", 1_000, ("m-1", 0));
-    add_sent(&mut join, "B2", 9_000, ("m-2", 0));
+    add_sent(&mut join, "A1", 1_000, target("m-1", 0));
+    add_sent(&mut join, "B2", 9_000, target("m-2", 0));
 
     let evicted = join.evict_links(5_000);
 
@@ -186,11 +196,11 @@ fn key_collision_without_match_waits() {
     // The sent id "20" is published under 14 for a receipt "14" written in
     // hexadecimal (0x14 = 20); the receipt "e" is 14 too, but not 20.
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "20", 1, ("m-20", 0));
+    add_sent(&mut join, "20", 1, target("m-20", 0));
 
     let joined = offer(&mut join, "e", "r-1", 2);
     let key = receipt_join_key("e").unwrap();
-    let added = join.add_link(&key, link("E", 3, ("m-e", 0)));
+    let added = join.add_link(&key, link("E", 3, target("m-e", 0)));
 
     assert_eq!(joined, Joined::Pending);
     assert_eq!(added.matched.len(), 1, "the link of the receipt's own id matches it");
@@ -201,7 +211,7 @@ fn key_collision_without_match_waits() {
 #[test]
 fn removed_link_no_longer_matches() {
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "4F2A", 1, ("m-1", 0));
+    add_sent(&mut join, "4F2A", 1, target("m-1", 0));
     let key = receipt_join_key("4F2A").unwrap();
 
     let removed = join.remove_link(&key, "4f2a");
@@ -217,13 +227,16 @@ fn removed_link_no_longer_matches() {
 fn remove_link_keeps_other_spellings() {
     // "16" and "A" both sit under the number 10, spelled apart.
     let mut join = CarrierJoin::new();
-    add_sent(&mut join, "16", 1, ("m-16", 0));
-    add_sent(&mut join, "A", 1, ("m-a", 0));
+    add_sent(&mut join, "16", 1, target("m-16", 0));
+    add_sent(&mut join, "A", 1, target("m-a", 0));
     let key = receipt_join_key("10").unwrap();
 
     assert!(join.remove_link(&key, "16"));
 
-    assert_eq!(offer(&mut join, "10", "r-1", 2), Joined::Matched { link: ("m-a", 0), rule: MatchRule::OtherBase });
+    assert_eq!(
+        offer(&mut join, "10", "r-1", 2),
+        Joined::Matched { link: target("m-a", 0), rule: MatchRule::OtherBase }
+    );
 }
 
 #[test]
@@ -235,7 +248,7 @@ fn removed_pending_is_not_matched() {
 
     assert!(join.remove_pending(&key, "r-1"));
     assert!(!join.remove_pending(&key, "r-1"), "nothing is left to remove");
-    let added = join.add_link(&key, link("55", 2, ("m-1", 0)));
+    let added = join.add_link(&key, link("55", 2, target("m-1", 0)));
 
     let matched: Vec<&str> = added.matched.iter().map(|(pending, _)| pending.event_id.as_str()).collect();
     assert_eq!(matched, ["r-2"]);
@@ -245,13 +258,13 @@ fn removed_pending_is_not_matched() {
 fn restored_link_replaces_same_spelling() {
     let mut join: CarrierJoin<Target, String> = CarrierJoin::new();
     let key = receipt_join_key("7731").unwrap();
-    join.restore_link(&key, link("7731", 5, ("m-new", 0)));
+    join.restore_link(&key, link("7731", 5, target("m-new", 0)));
 
-    join.restore_link(&key, link("07731", 1, ("m-old", 0)));
+    join.restore_link(&key, link("07731", 1, target("m-old", 0)));
 
     assert_eq!(join.len(), (1, 0));
-    let stored: Vec<_> = join.links().map(|link| (link.spelling(), link.sent_at(), *link.data())).collect();
-    assert_eq!(stored, [("7731", 1, ("m-old", 0))], "the changelog's later record wins");
+    let stored: Vec<_> = join.links().map(|link| (link.spelling(), link.sent_at(), link.data())).collect();
+    assert_eq!(stored, [("7731", 1, target("m-old", 0))], "the changelog's later record wins");
 }
 
 #[test]
@@ -282,7 +295,7 @@ proptest! {
     #[test]
     fn join_matches_ids_sharing_a_key(receipt in id_strategy(), sent in id_strategy()) {
         let mut join = CarrierJoin::new();
-        add_sent(&mut join, &sent, 1, ("m-1", 0));
+        add_sent(&mut join, &sent, 1, target("m-1", 0));
 
         let joined = offer(&mut join, &receipt, "r-1", 2);
 

@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 
 use smsfold_domain::{CampaignFold, CampaignProjection, CampaignStatus, MessageFold, MessageProjection, Segment};
-use smsfold_smpp::CarrierJoin;
+use smsfold_smpp::{CarrierJoin, LinkData};
 use smsfold_wire::carrier_join::PendingReceiptRecord;
 
-/// The message segment a carrier link points at. A partition can hold one
-/// per live sent message, so the id is a `Box<str>`: 16 bytes in place of a
-/// `String`'s 24, and no spare capacity.
+/// The message segment a carrier link points at. The join stores it as
+/// bytes ([`LinkData`]) and builds it again for a matched receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
     pub message_id: Box<str>,
@@ -19,6 +18,24 @@ pub struct LinkTarget {
     /// The message's partition of the message events and message commands
     /// topics.
     pub message_partition: i32,
+}
+
+/// Writes the message id packed, so its hexadecimal digits take half a byte
+/// each, and the numbers as LEB128, one byte each for most values.
+impl LinkData for LinkTarget {
+    fn write_to(&self, out: &mut Vec<u8>) {
+        self.message_id.write_to(out);
+        self.segment.index.write_to(out);
+        self.segment.count.write_to(out);
+        self.message_partition.write_to(out);
+    }
+
+    fn read_from(bytes: &mut &[u8]) -> Self {
+        let message_id = Box::<str>::read_from(bytes);
+        let segment = Segment { index: u16::read_from(bytes), count: u16::read_from(bytes) };
+        let message_partition = i32::read_from(bytes);
+        LinkTarget { message_id, segment, message_partition }
+    }
 }
 
 /// The carrier join state of one partition.

@@ -412,7 +412,7 @@ mod tests {
             .map(|link| {
                 let (join_key, spelling) = (link.join_key().into_owned(), link.spelling().to_owned());
                 let message_id = link.data().message_id.to_string();
-                (join_key, spelling, link.sent_at(), link.sent_event_id().to_owned(), message_id)
+                (join_key, spelling, link.sent_at(), link.sent_event_id().into_owned(), message_id)
             })
             .collect();
         links.sort();
