@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -28,6 +28,8 @@ use crate::cli::DemoArgs;
 const CAMPAIGN: &str = "spring-sale";
 const PARTITIONS: i32 = 2;
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the tail waits for more records once the demo is over.
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
@@ -195,25 +197,47 @@ async fn tail(bootstrap: &str, topics: &Topics) -> anyhow::Result<()> {
     consumer.assign(&assignment)?;
 
     let started = Instant::now();
-    let (mut completed, mut received, mut dead_letters) = (false, false, 0);
-    while !(completed && received && dead_letters > 0) {
+    let mut seen = Seen::default();
+    while !(seen.completed && seen.received && seen.dead_letters > 0) {
         let left = TIMEOUT.checked_sub(started.elapsed()).context("the demo campaign did not complete within 60 s")?;
         let record = tokio::time::timeout(left, consumer.recv())
             .await
             .context("the demo campaign did not complete within 60 s")??;
+        seen.print(&record, topics)?;
+    }
+    // The consumer fetches each partition on its own, so the completion can
+    // arrive before message changes of another partition that were written
+    // earlier. Print those too: read until no record came for a while.
+    while let Ok(record) = tokio::time::timeout(DRAIN_IDLE, consumer.recv()).await {
+        seen.print(&record?, topics)?;
+    }
+    Ok(())
+}
+
+/// What the tail has printed so far.
+#[derive(Debug, Default)]
+struct Seen {
+    completed: bool,
+    received: bool,
+    dead_letters: usize,
+}
+
+impl Seen {
+    /// Prints one status change or dead letter.
+    fn print(&mut self, record: &BorrowedMessage<'_>, topics: &Topics) -> anyhow::Result<()> {
         let value = record.payload().unwrap_or_default();
         if record.topic() == topics.message_changes {
             let change = MessageStatusChange::decode(Format::Json, value)?;
             let previous = change.previous.map_or("(new)", |status| status.as_str());
             println!("message  {:<10} {:>11} -> {:<11} cause {}", change.message_id, previous, change.status, change.cause_event_id);
-            received |= change.status == smsfold_domain::MessageStatus::Received;
+            self.received |= change.status == smsfold_domain::MessageStatus::Received;
         } else if record.topic() == topics.campaign_changes {
             let change = CampaignStatusChange::decode(Format::Json, value)?;
             let previous = change.previous.map_or("(new)", |status| status.as_str());
             println!("campaign {:<10} {:>11} -> {:<11} cause {}", change.campaign_id, previous, change.status, change.cause_event_id);
-            completed |= change.status == CampaignStatus::Completed;
+            self.completed |= change.status == CampaignStatus::Completed;
         } else {
-            dead_letters += 1;
+            self.dead_letters += 1;
             let reason = record
                 .headers()
                 .and_then(|headers| headers.iter().find(|h| h.key == smsfold_worker::dead_letter::REASON_HEADER))
@@ -222,6 +246,6 @@ async fn tail(bootstrap: &str, topics: &Topics) -> anyhow::Result<()> {
                 .unwrap_or_default();
             println!("dead letter  key {:?} reason {reason}", String::from_utf8_lossy(record.key().unwrap_or_default()));
         }
+        Ok(())
     }
-    Ok(())
 }
