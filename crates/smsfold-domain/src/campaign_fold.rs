@@ -20,6 +20,10 @@ use crate::reject::Reject;
 use crate::status::{CampaignStatus, MessageStatus};
 use crate::time::Timestamp;
 
+mod message_set;
+
+use message_set::{MessageEntry, MessageSet};
+
 /// The current status of one of a campaign's messages, as its message fold
 /// reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,12 +112,6 @@ pub struct CampaignProjection {
     pub counts: CampaignCounts,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct MessageEntry {
-    status: MessageStatus,
-    segments: u16,
-}
-
 #[derive(Debug, Default)]
 struct CampaignState {
     status: Option<CampaignStatus>,
@@ -124,7 +122,7 @@ struct CampaignState {
     recipients: Option<u64>,
     dispatched: Option<u64>,
     counts: CampaignCounts,
-    messages: HashMap<MessageKey, MessageEntry>,
+    messages: MessageSet,
 }
 
 impl CampaignState {
@@ -343,7 +341,7 @@ impl CampaignFold {
             retired.insert(campaign_id.clone(), watermark);
             evicted.push(EvictedCampaign {
                 campaign_id: campaign_id.clone(),
-                messages: state.messages.keys().copied().collect(),
+                messages: state.messages.keys().collect(),
             });
             false
         });

@@ -5,6 +5,7 @@
 //! partition's fold at a time, and publishes what the folds return.
 
 pub mod campaign_fold;
+mod chunked_map;
 pub mod event;
 pub mod key;
 pub mod message_fold;

@@ -487,6 +487,85 @@ fn delivery_rate_excludes_canceled() {
     assert_eq!(counts_of(&fold).delivery_rate(), Some(1.0));
 }
 
+#[test]
+fn many_messages_counted_and_evicted() {
+    let mut fold = sending_fold();
+    apply(&mut fold, dispatch_finished(1000), 3660);
+    let ids: Vec<String> = (0..1000).map(|n| format!("SM{n:04}")).collect();
+    for id in &ids {
+        fold.record(&update(id, MessageStatus::Sending, 1, 3700));
+    }
+    // Every third message is delivered with two segments, and a repeated
+    // lower update changes nothing.
+    for id in ids.iter().step_by(3) {
+        fold.record(&update(id, MessageStatus::Delivered, 2, 3800));
+        fold.record(&update(id, MessageStatus::Queued, 1, 3801));
+    }
+
+    assert_eq!(fold.message(CAMPAIGN, "SM0000"), Some((MessageStatus::Delivered, 2)));
+    assert_eq!(fold.message(CAMPAIGN, "SM0001"), Some((MessageStatus::Sending, 1)));
+    assert_eq!(fold.message(CAMPAIGN, "SM0999"), Some((MessageStatus::Delivered, 2)));
+    assert_eq!(fold.message(CAMPAIGN, "SM1000"), None);
+    let expected = counts(&[(MessageStatus::Sending, 666), (MessageStatus::Delivered, 334)], 1334, 668);
+    assert_eq!(counts_of(&fold), expected);
+    assert_eq!(status_of(&fold), Some(CampaignStatus::Sending));
+
+    for id in &ids {
+        fold.record(&update(id, MessageStatus::Sent, 1, 3900));
+    }
+    assert_eq!(status_of(&fold), Some(CampaignStatus::Completed));
+    // A message of another campaign moves the watermark past the retention.
+    let other = MessageUpdate {
+        campaign_id: "CA-other",
+        message_id: "SM-other",
+        status: MessageStatus::Sent,
+        segments: 1,
+        at: at(7600),
+    };
+    fold.record(&other);
+
+    let (evicted, forgotten) = fold.evict(std::time::Duration::from_secs(3600));
+
+    assert!(forgotten.is_empty());
+    assert_eq!(evicted.len(), 1);
+    assert_eq!(evicted[0].campaign_id, CAMPAIGN);
+    let mut keys = evicted[0].messages.clone();
+    keys.sort_unstable();
+    let mut expected_keys: Vec<MessageKey> = ids.iter().map(|id| MessageKey::of(id)).collect();
+    expected_keys.sort_unstable();
+    assert_eq!(keys, expected_keys);
+    assert!(fold.get(CAMPAIGN).is_none());
+    assert_eq!(fold.message(CAMPAIGN, "SM0000"), None);
+}
+
+#[test]
+fn restore_message_replaces_entry() {
+    let mut fold = CampaignFold::new();
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1);
+    fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Sent, 2);
+
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Delivered, 3);
+
+    assert_eq!(fold.message(CAMPAIGN, "SM1"), Some((MessageStatus::Delivered, 3)));
+    assert_eq!(fold.message(CAMPAIGN, "SM2"), Some((MessageStatus::Sent, 2)));
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 1), (MessageStatus::Delivered, 1)], 5, 5));
+}
+
+#[test]
+fn heap_bytes_per_message_under_thirty() {
+    let mut fold = sending_fold();
+    let ids: Vec<String> = (0..5000).map(|n| format!("SM{n:04}")).collect();
+    for id in &ids {
+        fold.record(&update(id, MessageStatus::Sent, 1, 3700));
+    }
+
+    // 5,000 entries of 20 bytes in 256-entry chunks, and an index of 8,192
+    // buckets of 5 bytes: about 29 bytes per message.
+    let heap_bytes = fold.heap_bytes();
+    assert!(heap_bytes > 20 * 5000, "{heap_bytes} bytes");
+    assert!(heap_bytes < 30 * 5000, "{heap_bytes} bytes");
+}
+
 // Property tests.
 
 /// Generates the updates of 1 to 12 messages, each with 1 to 4 updates of a

@@ -2,6 +2,9 @@
 //! entry that a removal moves, and the chunks at their boundaries.
 
 use super::*;
+use crate::chunked_map::{Entry, FIRST_CHUNK_LEN};
+
+const CHUNK_LEN: usize = MessageTable::CHUNK_LEN;
 
 fn key(n: u32) -> MessageKey {
     MessageKey::of(&format!("SM{n:08}"))
@@ -32,9 +35,9 @@ fn table_of(count: u32) -> MessageTable {
 /// Checks that the index contains one slot per entry and that it points at
 /// the entry's position.
 fn assert_indexed(table: &MessageTable) {
-    assert_eq!(table.index.len(), table.chunks.iter().map(Vec::len).sum::<usize>());
+    assert_eq!(table.index_len(), table.chunks().iter().map(Vec::len).sum::<usize>());
     for position in 0..table.len() as u32 {
-        let entry = entry_at(&table.chunks, position);
+        let entry = table.entry_at(position);
         assert_eq!(table.find(&entry.key), Some(position), "entry at position {position}");
     }
 }
@@ -56,7 +59,7 @@ fn assert_contains(table: &MessageTable, count: u32, present: impl Fn(u32) -> bo
 
 #[test]
 fn entry_is_forty_bytes() {
-    assert_eq!(std::mem::size_of::<Entry>(), 40);
+    assert_eq!(std::mem::size_of::<Entry<MessageKey, MessageState>>(), 40);
 }
 
 #[test]
@@ -102,8 +105,8 @@ fn remove_moves_last_entry() {
 
     assert_eq!(removed.map(|state| state.campaign), Some(0));
     assert_eq!(table.len(), 2);
-    assert_eq!(entry_at(&table.chunks, 0).key, key(2));
-    assert_eq!(entry_at(&table.chunks, 1).key, key(1));
+    assert_eq!(table.entry_at(0).key, key(2));
+    assert_eq!(table.entry_at(1).key, key(1));
     assert_contains(&table, 3, |n| n != 0);
     assert_indexed(&table);
 }
@@ -115,8 +118,8 @@ fn remove_last_entry_moves_nothing() {
     let removed = table.remove(&key(2));
 
     assert_eq!(removed.map(|state| state.campaign), Some(2));
-    assert_eq!(entry_at(&table.chunks, 0).key, key(0));
-    assert_eq!(entry_at(&table.chunks, 1).key, key(1));
+    assert_eq!(table.entry_at(0).key, key(0));
+    assert_eq!(table.entry_at(1).key, key(1));
     assert_contains(&table, 3, |n| n != 2);
     assert_indexed(&table);
 }
@@ -129,7 +132,7 @@ fn removed_message_can_return() {
     table.insert(key(4), state(4));
 
     assert_eq!(table.len(), 10);
-    assert_eq!(entry_at(&table.chunks, 9).key, key(4));
+    assert_eq!(table.entry_at(9).key, key(4));
     assert_contains(&table, 10, |_| true);
     assert_indexed(&table);
 }
@@ -137,19 +140,19 @@ fn removed_message_can_return() {
 #[test]
 fn first_chunk_doubles_to_chunk_len() {
     let mut table = table_of(1);
-    assert_eq!(table.chunks[0].capacity(), FIRST_CHUNK_LEN);
+    assert_eq!(table.chunks()[0].capacity(), FIRST_CHUNK_LEN);
 
     for n in 1..=FIRST_CHUNK_LEN as u32 {
         table.insert(key(n), state(n));
     }
-    assert_eq!(table.chunks[0].capacity(), 2 * FIRST_CHUNK_LEN);
+    assert_eq!(table.chunks()[0].capacity(), 2 * FIRST_CHUNK_LEN);
 
     for n in FIRST_CHUNK_LEN as u32 + 1..CHUNK_LEN as u32 {
         table.insert(key(n), state(n));
     }
-    assert_eq!(table.chunks.len(), 1);
-    assert_eq!(table.chunks[0].len(), CHUNK_LEN);
-    assert_eq!(table.chunks[0].capacity(), CHUNK_LEN);
+    assert_eq!(table.chunks().len(), 1);
+    assert_eq!(table.chunks()[0].len(), CHUNK_LEN);
+    assert_eq!(table.chunks()[0].capacity(), CHUNK_LEN);
 }
 
 #[test]
@@ -158,38 +161,38 @@ fn later_chunks_have_chunk_len() {
 
     let table = table_of(count);
 
-    assert_eq!(table.chunks.len(), 3);
-    assert!(table.chunks.iter().all(|chunk| chunk.capacity() == CHUNK_LEN));
-    assert_eq!(table.chunks[2].len(), 1);
-    assert_eq!(entry_at(&table.chunks, count - 1).key, key(count - 1));
+    assert_eq!(table.chunks().len(), 3);
+    assert!(table.chunks().iter().all(|chunk| chunk.capacity() == CHUNK_LEN));
+    assert_eq!(table.chunks()[2].len(), 1);
+    assert_eq!(table.entry_at(count - 1).key, key(count - 1));
     assert_contains(&table, count, |_| true);
     assert_indexed(&table);
 
-    let entries = 3 * CHUNK_LEN * std::mem::size_of::<Entry>();
-    let listed = table.chunks.capacity() * std::mem::size_of::<Vec<Entry>>();
-    assert_eq!(table.allocation_size(), table.index.allocation_size() + entries + listed);
+    let entries = 3 * CHUNK_LEN * std::mem::size_of::<Entry<MessageKey, MessageState>>();
+    let listed = table.chunks().capacity() * std::mem::size_of::<Vec<Entry<MessageKey, MessageState>>>();
+    assert_eq!(table.allocation_size(), table.index_allocation_size() + entries + listed);
 }
 
 #[test]
 fn removal_across_chunks_frees_last_chunk() {
     let count = CHUNK_LEN as u32 + 1;
     let mut table = table_of(count);
-    assert_eq!(table.chunks.len(), 2);
+    assert_eq!(table.chunks().len(), 2);
 
     // The only entry of the second chunk moves to the first chunk's start.
     let removed = table.remove(&key(0));
 
     assert_eq!(removed.map(|state| state.campaign), Some(0));
-    assert_eq!(table.chunks.len(), 1);
-    assert_eq!(entry_at(&table.chunks, 0).key, key(count - 1));
+    assert_eq!(table.chunks().len(), 1);
+    assert_eq!(table.entry_at(0).key, key(count - 1));
     assert_contains(&table, count, |n| n != 0);
     assert_indexed(&table);
 
     // The next insert starts a second chunk again, at the chunk size.
     table.insert(key(count), state(count));
-    assert_eq!(table.chunks.len(), 2);
-    assert_eq!(table.chunks[1].capacity(), CHUNK_LEN);
-    assert_eq!(entry_at(&table.chunks, CHUNK_LEN as u32).key, key(count));
+    assert_eq!(table.chunks().len(), 2);
+    assert_eq!(table.chunks()[1].capacity(), CHUNK_LEN);
+    assert_eq!(table.entry_at(CHUNK_LEN as u32).key, key(count));
 }
 
 #[test]
@@ -202,7 +205,7 @@ fn removing_everything_frees_chunks() {
     }
 
     assert!(table.is_empty());
-    assert!(table.chunks.is_empty());
+    assert!(table.chunks().is_empty());
     assert_contains(&table, count, |_| false);
 }
 
@@ -222,7 +225,7 @@ fn retain_sees_each_message_once() {
     assert_contains(&table, count, |n| n % 3 == 0);
     assert_indexed(&table);
     // 1,399 entries remain, and they fit in the first chunk.
-    assert_eq!(table.chunks.len(), 1);
+    assert_eq!(table.chunks().len(), 1);
 }
 
 #[test]
