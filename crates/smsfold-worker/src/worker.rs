@@ -665,7 +665,11 @@ impl Worker {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
-            .set("statistics.interval.ms", "5000");
+            .set("statistics.interval.ms", "5000")
+            // librdkafka's default of 64 MiB of prefetched records kept about
+            // 20 MiB more resident with 1,000,000 live messages and no more
+            // throughput (BENCHMARKS.md, "Memory").
+            .set("queued.max.messages.kbytes", "16384");
         // Range assignment gives each member the same partition numbers of
         // topics with equal partition counts, which keeps the message
         // commands partitions with their message events partitions. Under

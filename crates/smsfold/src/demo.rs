@@ -214,7 +214,7 @@ async fn tail(bootstrap: &str, topics: &Topics) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the tail has printed so far.
+/// The kinds of record the tail has printed so far.
 #[derive(Debug, Default)]
 struct Seen {
     completed: bool,
