@@ -270,10 +270,10 @@ pub fn restore_lines(log: &Path) -> anyhow::Result<Vec<RestoreLine>> {
     Ok(lines)
 }
 
-/// The worker's `RUST_LOG`: `SMSFOLD_BENCH_WORKER_LOG` when set, so that a
-/// diagnostic run can log more (with `debug`, and librdkafka's `debug`
-/// property set through `SMSFOLD_KAFKA_PROPERTY_DEBUG`, the worker logs
-/// librdkafka's protocol steps), else warnings and the worker's info lines.
+/// Returns the worker's `RUST_LOG`: `SMSFOLD_BENCH_WORKER_LOG` when set,
+/// else warnings and the worker's info lines. With `debug` there, and
+/// librdkafka's `debug` property set through `SMSFOLD_KAFKA_PROPERTY_DEBUG`,
+/// the worker logs librdkafka's protocol steps.
 fn worker_log_filter() -> String {
     std::env::var("SMSFOLD_BENCH_WORKER_LOG").unwrap_or_else(|_| "warn,smsfold_worker=info".to_owned())
 }

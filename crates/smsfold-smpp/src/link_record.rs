@@ -11,11 +11,10 @@
 //! record. The state byte has a bit for each key the record is stored
 //! under.
 //!
-//! The body is, in order: the written key's length (only with
-//! [`WRITTEN_KEY`]) and the carrier id's length as LEB128 numbers, the sent
-//! time as a zigzag LEB128 number, the written key, the carrier id, the sent
-//! event id packed ([`crate::packed_text`]), and the data's bytes
-//! ([`LinkData`]).
+//! The body starts with LEB128 numbers: the written key's length (only with
+//! [`WRITTEN_KEY`]), the carrier id's length, and the sent time in zigzag
+//! form. Then come the written key, the carrier id, the sent event id packed
+//! ([`crate::packed_text`]), and the data's bytes ([`LinkData`]).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -92,15 +92,15 @@ impl MessageUpdatePack {
 
     /// Appends an update of the pack's campaign. Returns the pack's encoded
     /// size with it.
-    pub fn push(&mut self, update: &MessageUpdateRecord) -> usize {
+    pub fn push(&mut self, update: MessageUpdateRecord) -> usize {
         debug_assert_eq!(update.campaign_id, self.message.campaign_id, "an update joins the pack of its campaign");
         self.message.updates.push(internal::MessageUpdate {
             campaign_id: String::new(),
-            message_id: update.message_id.clone(),
+            message_id: update.message_id,
             status: u32::from(update.status.rank()),
             segments: u32::from(update.segments),
             status_at_ms: update.status_at.as_millis(),
-            cause_event_id: update.cause_event_id.clone(),
+            cause_event_id: update.cause_event_id,
         });
         self.message.encoded_len()
     }
@@ -173,7 +173,7 @@ mod tests {
         let mut pack = MessageUpdatePack::new("CP1");
         let mut sizes = Vec::new();
         for update in &updates {
-            sizes.push(pack.push(update));
+            sizes.push(pack.push(update.clone()));
         }
         let encoded = pack.encode();
 
@@ -187,12 +187,12 @@ mod tests {
     #[test]
     fn pack_names_campaign_once() {
         let mut pack = MessageUpdatePack::new("CP1");
-        pack.push(&update("SM1", MessageStatus::Queued, 10));
+        pack.push(update("SM1", MessageStatus::Queued, 10));
         let mut single = Vec::new();
         update("SM1", MessageStatus::Queued, 10).encode(&mut single);
         let mut packed_twice = MessageUpdatePack::new("CP1");
-        packed_twice.push(&update("SM1", MessageStatus::Queued, 10));
-        packed_twice.push(&update("SM1", MessageStatus::Queued, 10));
+        packed_twice.push(update("SM1", MessageStatus::Queued, 10));
+        packed_twice.push(update("SM1", MessageStatus::Queued, 10));
 
         // The second update adds its own bytes only, not the campaign id's.
         let added = packed_twice.encode().len() - pack.encode().len();
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn pack_with_bad_update_is_rejected() {
         let mut pack = MessageUpdatePack::new("CP1");
-        pack.push(&update("SM1", MessageStatus::Queued, 10));
+        pack.push(update("SM1", MessageStatus::Queued, 10));
         pack.message.updates[0].status = 99;
         assert!(MessageUpdatePack::decode(&pack.encode()).is_err());
         pack.message.updates[0].status = u32::from(MessageStatus::Queued.rank());

@@ -31,10 +31,12 @@ const MAX_PACK_BYTES: usize = 256 * 1024;
 #[derive(Debug, Default)]
 pub struct UpdatePacks {
     /// Open packs in the order of their first update, each with its replay
-    /// flag. A taken pack leaves `None` until the batch's packs are drained.
+    /// flag. A pack sent early leaves `None` until the batch's packs are
+    /// drained.
     packs: Vec<Option<(MessageUpdatePack, bool)>>,
-    /// Position in `packs` of the open pack per campaign id and replay flag.
-    open: HashMap<(String, bool), usize>,
+    /// Position in `packs` of the open pack per campaign id: live updates at
+    /// index 0, replayed ones at index 1.
+    open: [HashMap<String, usize>; 2],
     /// The campaign stage topic, from the first update.
     topic: String,
 }
@@ -48,20 +50,24 @@ impl UpdatePacks {
     /// in the order of their first updates. Each message's updates stay in
     /// order, because a partition's replayed records come before its live
     /// ones.
-    pub fn put(&mut self, topic: &str, update: &MessageUpdateRecord, replayed: bool) -> Option<Output> {
+    pub fn put(&mut self, topic: &str, update: MessageUpdateRecord, replayed: bool) -> Option<Output> {
         if self.topic != topic {
             topic.clone_into(&mut self.topic);
         }
-        let key = (update.campaign_id.clone(), replayed);
-        let position = *self.open.entry(key).or_insert_with(|| {
-            self.packs.push(Some((MessageUpdatePack::new(&update.campaign_id), replayed)));
-            self.packs.len() - 1
-        });
+        let open = &mut self.open[usize::from(replayed)];
+        let position = match open.get(update.campaign_id.as_str()) {
+            Some(&position) => position,
+            None => {
+                self.packs.push(Some((MessageUpdatePack::new(&update.campaign_id), replayed)));
+                open.insert(update.campaign_id.clone(), self.packs.len() - 1);
+                self.packs.len() - 1
+            }
+        };
         let (pack, _) = self.packs[position].as_mut().expect("an open pack is in place");
         if pack.push(update) < MAX_PACK_BYTES {
             return None;
         }
-        self.open.remove(&(update.campaign_id.clone(), replayed));
+        open.remove(pack.campaign_id());
         self.packs[position].take().map(|(pack, replayed)| self.output(&pack, replayed))
     }
 
@@ -69,10 +75,7 @@ impl UpdatePacks {
     /// records to send before another record of that campaign.
     pub fn take(&mut self, campaign_key: &[u8]) -> Vec<Output> {
         let Ok(campaign_id) = std::str::from_utf8(campaign_key) else { return Vec::new() };
-        let mut positions: Vec<usize> = [false, true]
-            .into_iter()
-            .filter_map(|replayed| self.open.remove(&(campaign_id.to_owned(), replayed)))
-            .collect();
+        let mut positions: Vec<usize> = self.open.iter_mut().filter_map(|open| open.remove(campaign_id)).collect();
         positions.sort_unstable();
         let removed: Vec<_> = positions.into_iter().filter_map(|position| self.packs[position].take()).collect();
         removed.into_iter().map(|(pack, replayed)| self.output(&pack, replayed)).collect()
@@ -81,14 +84,14 @@ impl UpdatePacks {
     /// Takes every open pack out as records, in the order of their first
     /// update.
     pub fn drain(&mut self) -> Vec<Output> {
-        self.open.clear();
+        self.open.iter_mut().for_each(HashMap::clear);
         let packs = std::mem::take(&mut self.packs);
         packs.into_iter().flatten().map(|(pack, replayed)| self.output(&pack, replayed)).collect()
     }
 
     /// Forgets every pack, for an aborted batch.
     pub fn clear(&mut self) {
-        self.open.clear();
+        self.open.iter_mut().for_each(HashMap::clear);
         self.packs.clear();
     }
 
@@ -140,7 +143,7 @@ mod tests {
     fn drain_packs_per_campaign_in_order() {
         let mut packs = UpdatePacks::default();
         for (campaign, message) in [("CP1", "SM1"), ("CP2", "SM2"), ("CP1", "SM3")] {
-            assert!(packs.put(TOPIC, &update(campaign, message), false).is_none());
+            assert!(packs.put(TOPIC, update(campaign, message), false).is_none());
         }
         let outputs = packs.drain();
 
@@ -159,10 +162,10 @@ mod tests {
     #[test]
     fn take_sends_only_that_campaign() {
         let mut packs = UpdatePacks::default();
-        packs.put(TOPIC, &update("CP1", "SM1"), false);
-        packs.put(TOPIC, &update("CP2", "SM2"), false);
+        packs.put(TOPIC, update("CP1", "SM1"), false);
+        packs.put(TOPIC, update("CP2", "SM2"), false);
         let taken = packs.take(b"CP1");
-        packs.put(TOPIC, &update("CP1", "SM3"), false);
+        packs.put(TOPIC, update("CP1", "SM3"), false);
         let rest = packs.drain();
 
         assert_eq!(taken.len(), 1);
@@ -176,8 +179,8 @@ mod tests {
     #[test]
     fn replayed_updates_get_own_pack() {
         let mut packs = UpdatePacks::default();
-        packs.put(TOPIC, &update("CP1", "SM1"), true);
-        packs.put(TOPIC, &update("CP1", "SM2"), false);
+        packs.put(TOPIC, update("CP1", "SM1"), true);
+        packs.put(TOPIC, update("CP1", "SM2"), false);
         let outputs = packs.drain();
 
         assert_eq!(outputs.len(), 2);
@@ -194,11 +197,11 @@ mod tests {
         let mut full = None;
         let mut added = 0;
         while full.is_none() {
-            full = packs.put(TOPIC, &update("CP1", &format!("{long_id}{added}")), false);
+            full = packs.put(TOPIC, update("CP1", &format!("{long_id}{added}")), false);
             added += 1;
         }
         let full = full.unwrap();
-        packs.put(TOPIC, &update("CP1", "SM-after"), false);
+        packs.put(TOPIC, update("CP1", "SM-after"), false);
         let rest = packs.drain();
 
         let size = full.payload.as_ref().unwrap().len();
@@ -211,7 +214,7 @@ mod tests {
     #[test]
     fn clear_drops_packs() {
         let mut packs = UpdatePacks::default();
-        packs.put(TOPIC, &update("CP1", "SM1"), false);
+        packs.put(TOPIC, update("CP1", "SM1"), false);
         packs.clear();
         assert!(packs.drain().is_empty());
         assert!(packs.take(b"CP1").is_empty());

@@ -245,22 +245,21 @@ impl Worker {
                     }
                     {
                         let mut batch = context.batch();
-                        let mut sends = Vec::with_capacity(outputs.records.len());
+                        let delivery = |(topic, error)| WorkerError::Delivery { topic, error };
                         for output in outputs.records {
                             // A forwarded campaign event follows the updates
                             // of its campaign that came before it.
                             if output.topic == topics.campaign_stage {
-                                sends.extend(batch.updates.take(output.key.as_deref().unwrap_or_default()));
+                                for pack in batch.updates.take(output.key.as_deref().unwrap_or_default()) {
+                                    context.publish(&mut batch, pack).map_err(delivery)?;
+                                }
                             }
-                            sends.push(output);
+                            context.publish(&mut batch, output).map_err(delivery)?;
                         }
-                        for update in &outputs.updates {
-                            sends.extend(batch.updates.put(&topics.campaign_stage, update, outputs.replayed));
-                        }
-                        for output in sends {
-                            context
-                                .publish(&mut batch, output)
-                                .map_err(|(topic, error)| WorkerError::Delivery { topic, error })?;
+                        for update in outputs.updates {
+                            if let Some(pack) = batch.updates.put(&topics.campaign_stage, update, outputs.replayed) {
+                                context.publish(&mut batch, pack).map_err(delivery)?;
+                            }
                         }
                         for output in outputs.changelog {
                             batch.changelog.put(output);
