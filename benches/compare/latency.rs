@@ -11,11 +11,17 @@
 //! warm-up and within the measured period count. Both clocks are this
 //! machine's, with millisecond resolution.
 //!
+//! Every reading of a run, warm-up included, goes to
+//! `PREFIX-SYSTEM-latencies.csv` in the log directory.
+//!
 //! What the figure includes besides the system: the load producer's
 //! `linger.ms` (1 ms) and the reading consumer's `fetch.wait.max.ms` (5 ms
 //! at most).
 
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,6 +135,8 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
     owned.extend(inputs.names());
     crate::cleanup(kafka, programs, prefix, system, owned);
 
+    let readings_file = programs.log_dir.join(format!("{prefix}-{}-latencies.csv", system.name()));
+    write_readings(&readings_file, &readings)?;
     let mut latencies: Vec<i64> =
         readings.into_iter().filter(|(occurred, _)| (window_from..window_to).contains(occurred)).map(|(_, latency)| latency).collect();
     latencies.sort_unstable();
@@ -161,6 +169,17 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
         println!("{} {prefix}: {steps}", system.name());
     }
     Ok(run)
+}
+
+/// Writes every reading, warm-up included, as `occurred_ms,latency_ms`
+/// lines, so a tail can be traced to the moments it came from.
+fn write_readings(path: &Path, readings: &[(i64, i64)]) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(File::create(path).with_context(|| format!("could not create {}", path.display()))?);
+    writeln!(out, "occurred_ms,latency_ms")?;
+    for (occurred, latency) in readings {
+        writeln!(out, "{occurred},{latency}")?;
+    }
+    out.flush().with_context(|| format!("could not write {}", path.display()))
 }
 
 /// Describes smsfold's batches and the mean time of each commit step, read

@@ -144,7 +144,11 @@ fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
         .set("group.id", &args.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // smsfold's prefetch: without it the pipe's consumer stalls for
+        // librdkafka's 1 s fetch back-off whenever its queue is full.
+        .set("queued.max.messages.kbytes", "4096")
+        .set("fetch.queue.backoff.ms", "10");
     if args.group_protocol == "consumer" {
         config.set("group.protocol", "consumer").set("group.remote.assignor", "range");
     } else {

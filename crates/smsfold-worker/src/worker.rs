@@ -665,10 +665,15 @@ impl Worker {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("statistics.interval.ms", "5000")
-            // librdkafka's default of 64 MiB of prefetched records kept about
-            // 20 MiB more resident with 1,000,000 live messages and no more
-            // throughput (BENCHMARKS.md, "Memory").
-            .set("queued.max.messages.kbytes", "16384");
+            // A small prefetch, topped up often: librdkafka postpones a
+            // partition's next fetch by `fetch.queue.backoff.ms` (1 s by
+            // default) once the queue is full, and a queue that the worker
+            // drains in less than that then stalls it. 4 MiB topped up
+            // every 10 ms kept more throughput and less memory than 16 MiB
+            // or librdkafka's 64 MiB with the default back-off
+            // (BENCHMARKS.md, "Memory").
+            .set("queued.max.messages.kbytes", "4096")
+            .set("fetch.queue.backoff.ms", "10");
         // Range assignment gives each member the same partition numbers of
         // topics with equal partition counts, which keeps the message
         // commands partitions with their message events partitions. Under
