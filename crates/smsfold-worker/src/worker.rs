@@ -665,13 +665,11 @@ impl Worker {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("statistics.interval.ms", "5000")
-            // A small prefetch, topped up often: librdkafka postpones a
-            // partition's next fetch by `fetch.queue.backoff.ms` (1 s by
-            // default) once the queue is full, and a queue that the worker
-            // drains in less than that then stalls it. 4 MiB topped up
-            // every 10 ms kept more throughput and less memory than 16 MiB
-            // or librdkafka's 64 MiB with the default back-off
-            // (BENCHMARKS.md, "Memory").
+            // librdkafka delays a full queue's next fetch by
+            // `fetch.queue.backoff.ms` (1 s by default), which stalls a
+            // worker that drains it faster. A 4 MiB queue topped up every
+            // 10 ms measured best (BENCHMARKS.md, "The consumer's fetch
+            // back-off").
             .set("queued.max.messages.kbytes", "4096")
             .set("fetch.queue.backoff.ms", "10");
         // Range assignment gives each member the same partition numbers of
