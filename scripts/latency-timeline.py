@@ -14,13 +14,14 @@ the run.
 """
 
 import csv
+import math
 import sys
 
 
 def percentile(ordered, share):
     """Returns the nearest-rank percentile of an ascending list."""
-    index = max(0, min(len(ordered) - 1, int(len(ordered) * share + 0.5) - 1))
-    return ordered[index]
+    rank = math.ceil(len(ordered) * share)
+    return ordered[min(max(rank, 1), len(ordered)) - 1]
 
 
 def main():

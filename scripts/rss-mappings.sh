@@ -7,9 +7,9 @@
 # Waits for a process whose command line matches PATTERN (as `pgrep -f`
 # matches it), then every INTERVAL_SECONDS (default 3) reads its VmRSS and
 # every mapping with more than 4 MiB resident from /proc/PID/smaps, until
-# the process exits. Anonymous mappings have no name: in smsfold, the one
-# at 0x20000000000 is mimalloc's heap (the Rust side), and the 64 MiB ones
-# are glibc's malloc arenas (librdkafka's threads). For example, in one
+# the process exits. Anonymous mappings have no name. In the smsfold runs
+# measured here, the one at 0x20000000000 was mimalloc's heap (the Rust
+# side) and the others were mostly glibc's malloc arenas (librdkafka). For example, in one
 # shell:
 #
 #   scripts/rss-mappings.sh "target/release/smsfold run"

@@ -174,12 +174,12 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, rate: f64, warm_u
 /// Writes every reading, warm-up included, as `occurred_ms,latency_ms`
 /// lines, so a tail can be traced to the moments it came from.
 fn write_readings(path: &Path, readings: &[(i64, i64)]) -> anyhow::Result<()> {
-    let mut out = BufWriter::new(File::create(path).with_context(|| format!("could not create {}", path.display()))?);
-    writeln!(out, "occurred_ms,latency_ms")?;
+    let mut writer = BufWriter::new(File::create(path).with_context(|| format!("could not create {}", path.display()))?);
+    writeln!(writer, "occurred_ms,latency_ms")?;
     for (occurred, latency) in readings {
-        writeln!(out, "{occurred},{latency}")?;
+        writeln!(writer, "{occurred},{latency}")?;
     }
-    out.flush().with_context(|| format!("could not write {}", path.display()))
+    writer.flush().with_context(|| format!("could not write {}", path.display()))
 }
 
 /// Describes smsfold's batches and the mean time of each commit step, read

@@ -164,12 +164,12 @@ mod tests {
         let mut packs = UpdatePacks::default();
         packs.put(TOPIC, update("CP1", "SM1"), false);
         packs.put(TOPIC, update("CP2", "SM2"), false);
-        let taken = packs.take(b"CP1");
+        let first_campaign = packs.take(b"CP1");
         packs.put(TOPIC, update("CP1", "SM3"), false);
         let rest = packs.drain();
 
-        assert_eq!(taken.len(), 1);
-        assert_eq!(message_ids(&taken[0]), ["SM1"]);
+        assert_eq!(first_campaign.len(), 1);
+        assert_eq!(message_ids(&first_campaign[0]), ["SM1"]);
         assert!(packs.take(b"CP9").is_empty());
         assert_eq!(rest.len(), 2);
         assert_eq!(message_ids(&rest[0]), ["SM2"]);
