@@ -36,6 +36,7 @@
 //! | `SMSFOLD_COMPARE_JAVA_HEAP` | 1g | `-Xmx` of the Kafka Streams JVM |
 //! | `SMSFOLD_COMPARE_STREAMS_THREADS` | 2 | `num.stream.threads` |
 //! | `SMSFOLD_COMPARE_COMMIT_INTERVAL_MS` | 100 | How long a transaction stays open: smsfold's and the pipe's `--batch-max-wait-ms`, Kafka Streams' `commit.interval.ms` (each one's default is 100) |
+//! | `SMSFOLD_COMPARE_SMSFOLD` | the `smsfold` this benchmark builds | Another smsfold program to start, for example a profiler's wrapper (`scripts/heap-profile.sh`) |
 //! | `SMSFOLD_COMPARE_JAR` | bench/kafka-streams/target/smsfold-kafka-streams.jar | The Kafka Streams application |
 //! | `SMSFOLD_COMPARE_KEEP_TOPICS` | unset | Set to 1 to keep topics and state for inspection |
 //! | `SMSFOLD_BENCH_WORKER_LOG` | `warn,smsfold_worker=info` | smsfold's `RUST_LOG`; its log is in the directory the header's `logs:` line names |

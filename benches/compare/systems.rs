@@ -98,8 +98,10 @@ pub fn build(repository: &Path, jar: PathBuf, bootstrap: String, log_dir: PathBu
     if !jar.exists() {
         bail!("{} is missing; build it with `mvn -q -f bench/kafka-streams/pom.xml package` or run scripts/compare.sh", jar.display());
     }
+    // Another build of smsfold, such as scripts/heap-profile.sh's wrapper.
+    let smsfold = std::env::var_os("SMSFOLD_COMPARE_SMSFOLD").map_or_else(|| release.join("smsfold"), PathBuf::from);
     Ok(Programs {
-        smsfold: release.join("smsfold"),
+        smsfold,
         pipe: release.join("smsfold-pipe"),
         jar,
         java_heap: std::env::var("SMSFOLD_COMPARE_JAVA_HEAP").unwrap_or_else(|_| "1g".to_owned()),

@@ -23,6 +23,9 @@ use crate::settings::{ArgSources, Resolved};
 /// The worker allocates and frees several small buffers per record. In
 /// profiles glibc's allocator took a quarter of its CPU time, so the Rust
 /// side allocates with mimalloc, whose per-thread free lists are cheaper.
+/// The feature `system-allocator` keeps glibc's, for heap profilers that
+/// trace `malloc` (scripts/heap-profile.sh).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

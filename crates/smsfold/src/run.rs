@@ -36,15 +36,17 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
     let (server_failed_tx, server_failed) = oneshot::channel();
     // Histogram samples wait in the recorder until they are folded into their
     // buckets; fold them regularly, so that memory stays flat when nothing
-    // scrapes /metrics.
+    // scrapes /metrics. A thread of its own does it: as a task on the
+    // runtime it fell behind while the worker was busy, and the samples of
+    // a saturation run piled up to 70 MiB (BENCHMARKS.md, "Memory").
     let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
-        loop {
-            interval.tick().await;
+    std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(METRICS_UPKEEP_INTERVAL);
             upkeep.run_upkeep();
-        }
-    });
+        })
+        .context("could not start the metrics upkeep thread")?;
     let serving = http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone());
     let server = tokio::spawn(async move {
         if let Err(error) = serving.await {
