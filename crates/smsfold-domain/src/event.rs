@@ -245,6 +245,20 @@ impl MessageEventKind {
         }
     }
 
+    /// Every name [`MessageEventKind::name`] returns.
+    pub const NAMES: [&'static str; 10] = [
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "failed",
+        "delivery_receipt",
+        "canceled",
+        "inbound_receiving",
+        "inbound_received",
+    ];
+
     /// Returns the kind's name as used on the wire and as a metric label.
     pub fn name(&self) -> &'static str {
         match self {

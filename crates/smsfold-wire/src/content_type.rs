@@ -33,14 +33,18 @@ impl Format {
         let Some(header) = header else {
             return Ok(if value.first() == Some(&b'{') { Format::Json } else { Format::Protobuf });
         };
-        let text = String::from_utf8_lossy(header);
-        let media_type = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        match media_type.as_str() {
-            "application/json" => Ok(Format::Json),
-            "application/x-protobuf" | "application/protobuf" | "application/vnd.google.protobuf" => {
-                Ok(Format::Protobuf)
-            }
-            _ => Err(DecodeError::UnsupportedContentType(text.into_owned())),
+        // Compared in place, case-insensitively: this runs for every record.
+        let media_type = header.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
+        let matches = |name: &str| media_type.eq_ignore_ascii_case(name.as_bytes());
+        if matches("application/json") {
+            Ok(Format::Json)
+        } else if matches("application/x-protobuf")
+            || matches("application/protobuf")
+            || matches("application/vnd.google.protobuf")
+        {
+            Ok(Format::Protobuf)
+        } else {
+            Err(DecodeError::UnsupportedContentType(String::from_utf8_lossy(header).into_owned()))
         }
     }
 }
@@ -67,12 +71,16 @@ mod tests {
         assert_eq!(json.unwrap(), Format::Json);
         let proto = Format::detect(Some(b"Application/X-Protobuf"), b"{");
         assert_eq!(proto.unwrap(), Format::Protobuf);
+        let padded = Format::detect(Some(b" application/vnd.google.protobuf ;proto=smsfold.v1"), b"{");
+        assert_eq!(padded.unwrap(), Format::Protobuf);
     }
 
     #[test]
     fn unknown_header_is_rejected() {
         let error = Format::detect(Some(b"text/csv"), b"{}").unwrap_err();
         assert_eq!(error.reason(), "unsupported_content_type");
+        let prefix = Format::detect(Some(b"application/jsonx"), b"{}").unwrap_err();
+        assert!(prefix.to_string().contains("application/jsonx"), "{prefix}");
     }
 
     #[test]

@@ -12,22 +12,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use smsfold_domain::MessageEventKind;
 use smsfold_wire::{
     decode_campaign_event, decode_message_event, CampaignStatusChange, Format, MessageStatusChange,
 };
 
-const MESSAGE_KINDS: [&str; 10] = [
-    "accepted",
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "failed",
-    "delivery_receipt",
-    "canceled",
-    "inbound_receiving",
-    "inbound_received",
-];
+/// The message event kinds the docs must show, one example each.
+const MESSAGE_KINDS: [&str; 10] = MessageEventKind::NAMES;
 
 const CAMPAIGN_KINDS: [&str; 5] = ["created", "scheduled", "started_sending", "cancelled", "dispatch_finished"];
 

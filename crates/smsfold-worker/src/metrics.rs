@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use smsfold_domain::{MessageEventKind, MessageStatus};
 
 pub const EVENTS_CONSUMED: &str = "smsfold_events_consumed_total";
 pub const STATUS_CHANGES: &str = "smsfold_status_changes_total";
@@ -54,8 +55,48 @@ pub fn event_consumed(kind: &'static str) {
     counter!(EVENTS_CONSUMED, "kind" => kind).increment(1);
 }
 
-pub fn message_status_changed(status: &'static str) {
-    counter!(STATUS_CHANGES, "entity" => "message", "status" => status).increment(1);
+/// Handles of the metrics recorded for each input event, registered once,
+/// because the `counter!` macro looks its metric up in the registry and
+/// allocates its labels on every call.
+#[derive(Debug, Clone)]
+pub struct EventMetrics {
+    consumed: Vec<(&'static str, Counter)>,
+    /// By `MessageStatus` discriminant minus one.
+    message_status_changes: Vec<Counter>,
+    age: Histogram,
+}
+
+impl EventMetrics {
+    /// Registers the handles with the recorder installed now, so call it
+    /// after [`install`].
+    pub fn register() -> EventMetrics {
+        EventMetrics {
+            consumed: MessageEventKind::NAMES.iter().map(|&kind| (kind, counter!(EVENTS_CONSUMED, "kind" => kind))).collect(),
+            message_status_changes: MessageStatus::ALL
+                .iter()
+                .map(|status| counter!(STATUS_CHANGES, "entity" => "message", "status" => status.as_str()))
+                .collect(),
+            age: histogram!(EVENT_AGE),
+        }
+    }
+
+    /// Counts one consumed event; a kind without a handle (campaign events)
+    /// is counted through the registry.
+    pub fn event_consumed(&self, kind: &'static str) {
+        match self.consumed.iter().find(|(name, _)| *name == kind) {
+            Some((_, counter)) => counter.increment(1),
+            None => event_consumed(kind),
+        }
+    }
+
+    pub fn message_status_changed(&self, status: MessageStatus) {
+        self.message_status_changes[status as usize - 1].increment(1);
+    }
+
+    /// Records the age of an event (now minus its event time) when it is applied.
+    pub fn event_age(&self, seconds: f64) {
+        self.age.record(seconds.max(0.0));
+    }
 }
 
 pub fn campaign_status_changed(status: &'static str) {
@@ -110,11 +151,6 @@ impl CommitPhase {
 /// Records how long one step of a batch's commit took.
 pub fn commit_phase(phase: CommitPhase, duration: Duration) {
     histogram!(COMMIT_PHASE, "phase" => phase.label()).record(duration.as_secs_f64());
-}
-
-/// Records the age of an event (now minus its event time) when it is applied.
-pub fn event_age(seconds: f64) {
-    histogram!(EVENT_AGE).record(seconds.max(0.0));
 }
 
 pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
@@ -192,4 +228,35 @@ pub fn receipt_matched(rule: &'static str) {
 pub fn carrier_join_state(pending: usize, links: usize) {
     gauge!(PENDING_RECEIPTS).set(pending as f64);
     gauge!(CARRIER_LINKS).set(links as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_metrics_count_by_label() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let events = EventMetrics::register();
+            events.event_consumed("accepted");
+            events.event_consumed("accepted");
+            events.event_consumed("campaign_created");
+            events.message_status_changed(MessageStatus::Delivered);
+            events.message_status_changed(MessageStatus::Received);
+            events.event_age(-1.0);
+        });
+        let text = handle.render();
+
+        assert!(text.contains("smsfold_events_consumed_total{kind=\"accepted\"} 2\n"), "{text}");
+        assert!(text.contains("smsfold_events_consumed_total{kind=\"campaign_created\"} 1\n"), "{text}");
+        assert!(text.contains("smsfold_events_consumed_total{kind=\"sent\"} 0\n"), "{text}");
+        assert!(text.contains("smsfold_status_changes_total{entity=\"message\",status=\"delivered\"} 1\n"), "{text}");
+        assert!(text.contains("smsfold_status_changes_total{entity=\"message\",status=\"received\"} 1\n"), "{text}");
+        assert!(text.contains("smsfold_status_changes_total{entity=\"message\",status=\"accepted\"} 0\n"), "{text}");
+        // A negative age (a clock behind the producer's) counts as zero.
+        assert!(text.contains("smsfold_event_age_seconds_count 1\n"), "{text}");
+        assert!(text.contains("smsfold_event_age_seconds_sum 0\n"), "{text}");
+    }
 }

@@ -41,7 +41,7 @@ use smsfold_wire::{CampaignStatusChange, Counts, DecodeError, Format, MessageSta
 
 use crate::config::Topics;
 use crate::dead_letter::{dead_letter, dead_letter_original};
-use crate::metrics;
+use crate::metrics::{self, EventMetrics};
 use crate::output::{Output, Outputs};
 use crate::projections::Projections;
 
@@ -80,6 +80,7 @@ pub struct Processor {
     /// How long a receipt that names only a carrier id waits for its sent
     /// event, in event-time milliseconds.
     pub unmatched_receipt_wait_ms: i64,
+    pub metrics: EventMetrics,
 }
 
 /// The record a dead letter is made of.
@@ -208,7 +209,7 @@ impl Processor {
         carrier: Option<&CarrierReport>,
         outputs: &mut Outputs,
     ) {
-        metrics::message_status_changed(change.status.as_str());
+        self.metrics.message_status_changed(change.status);
         let record = MessageStatusChange {
             message_id: Cow::Borrowed(message_id),
             campaign_id: campaign_id.map(Cow::Borrowed),
@@ -270,7 +271,11 @@ fn header<'r>(record: &'r BorrowedMessage<'_>, name: &str) -> Option<&'r [u8]> {
     record.headers()?.iter().find(|header| header.key.eq_ignore_ascii_case(name))?.value
 }
 
-fn observe_age(occurred_at: Timestamp) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    metrics::event_age((now - occurred_at.as_millis()) as f64 / 1000.0);
+impl Processor {
+    /// Counts a consumed input event and records its age.
+    fn observe_event(&self, kind: &'static str, occurred_at: Timestamp) {
+        self.metrics.event_consumed(kind);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.metrics.event_age((now - occurred_at.as_millis()) as f64 / 1000.0);
+    }
 }

@@ -28,7 +28,10 @@ pub struct Replay {
 impl Replay {
     /// Returns true when the record's outputs were published before.
     pub fn is_replayed(&self, record: &BorrowedMessage<'_>) -> bool {
-        if let Some(until) = self.until.get(&(record.topic().to_owned(), record.partition())) {
+        // A scan of the few entries, so that the common case of no replay
+        // builds no key for each record.
+        let (topic, partition) = (record.topic(), record.partition());
+        if let Some((_, until)) = self.until.iter().find(|((t, p), _)| *p == partition && t == topic) {
             return record.offset() < *until;
         }
         record.headers().is_some_and(|headers| headers.iter().any(|header| header.key == REPLAY_HEADER))

@@ -145,6 +145,7 @@ impl Worker {
             carrier_changelog: config.carrier_changelog(),
             receipt_states: config.receipt_states.clone(),
             unmatched_receipt_wait_ms: i64::try_from(config.unmatched_receipt_wait.as_millis()).unwrap_or(i64::MAX),
+            metrics: metrics::EventMetrics::register(),
         };
         let mut held = Held::default();
         let mut batch_started: Option<Instant> = None;

@@ -9,8 +9,7 @@ use smsfold_wire::changelog;
 use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdatePack, MessageUpdateRecord};
 use smsfold_wire::{decode_campaign_event, Format, CONTENT_TYPE_HEADER};
 
-use super::{header, observe_age, Processor, CAMPAIGN_EVENT, MESSAGE_UPDATE, MESSAGE_UPDATES, RECORD_TYPE_HEADER};
-use crate::metrics;
+use super::{header, Processor, CAMPAIGN_EVENT, MESSAGE_UPDATE, MESSAGE_UPDATES, RECORD_TYPE_HEADER};
 use crate::output::{Output, Outputs};
 use crate::projections::Projections;
 
@@ -77,8 +76,7 @@ impl Processor {
             Ok(event) => event,
             Err(error) => return self.decode_failed(record, &error, outputs),
         };
-        metrics::event_consumed(event.kind.name());
-        observe_age(event.occurred_at);
+        self.observe_event(event.kind.name(), event.occurred_at);
         let change = match fold.apply(&event) {
             Ok(change) => change,
             Err(reject) => return self.dead_letter(record, reject.reason(), &reject.to_string(), outputs),

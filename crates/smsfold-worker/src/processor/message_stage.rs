@@ -16,7 +16,7 @@ use smsfold_wire::decode_message_event;
 use smsfold_wire::internal::{CampaignCancelledRecord, MessageUpdateRecord};
 use tracing::debug;
 
-use super::{header, observe_age, Processor, Source, CARRIER_LINK, PENDING_RECEIPT, RECORD_TYPE_HEADER, RESOLVED_RECEIPT};
+use super::{header, Processor, Source, CARRIER_LINK, PENDING_RECEIPT, RECORD_TYPE_HEADER, RESOLVED_RECEIPT};
 use crate::dead_letter::original_record;
 use crate::metrics;
 use crate::output::Outputs;
@@ -33,8 +33,7 @@ impl Processor {
         if !event.message_id.is_empty() && !self.check_key(record, "message_id", &event.message_id, outputs) {
             return;
         }
-        metrics::event_consumed(event.kind.name());
-        observe_age(event.occurred_at);
+        self.observe_event(event.kind.name(), event.occurred_at);
 
         if let MessageEventKind::SmppReceipt { receipt, error_code, done_at } = &event.kind {
             let reading = match read_smpp_receipt(receipt, *error_code, *done_at, &self.receipt_states) {
