@@ -4,6 +4,9 @@
 //!   generated traffic, for 100k and for 1M messages.
 //! - `campaign_fold/record`: `CampaignFold::record` over every campaign
 //!   update that folding the 1M-message traffic emits.
+//! - `message_fold/evict_pass`: one `MessageFold::evict` over the fold of
+//!   the 1M-message traffic when no message is old enough to leave, the
+//!   scan a worker's eviction pass makes of each partition.
 //!
 //! Every iteration starts from a new, empty fold, so the figures include
 //! the growth of the fold's tables. Building the fold before and dropping
@@ -88,6 +91,24 @@ fn bench_campaign_fold(criterion: &mut Criterion, name: &str, workload: &Workloa
     group.finish();
 }
 
+fn bench_evict_pass(criterion: &mut Criterion, name: &str, workload: &Workload) {
+    let (_, mut fold) = workload::campaign_updates(workload);
+    let retention = Duration::from_secs(30 * 24 * 3600);
+    let eviction = fold.evict(retention);
+    assert!(eviction.evicted.is_empty(), "the generated traffic spans less than the retention");
+
+    let mut group = criterion.benchmark_group("message_fold");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(fold.len() as u64));
+    let id = format!("evict_pass/{name}");
+    workload::with_cpu_wait(&format!("message_fold/{id}"), || {
+        group.bench_function(&id, |bencher| bencher.iter(|| black_box(fold.evict(black_box(retention)))));
+    });
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
 
@@ -106,6 +127,7 @@ fn main() {
     bench_message_fold(&mut criterion, &workloads);
     let (name, largest) = &workloads[1];
     bench_campaign_fold(&mut criterion, name, largest);
+    bench_evict_pass(&mut criterion, name, largest);
 
     criterion.final_summary();
 }
