@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sums heaptrack's peak heap by the code that asked for it.
 
-Usage: scripts/heap-peak-summary.py STACKS [LIMIT]
+Usage: scripts/heap-peak-summary.py [--calls] STACKS [LIMIT]
 
 STACKS is the output of `heaptrack_print --flamegraph-cost-type peak -F
 STACKS`: one line per backtrace, frames from the root to the allocation
@@ -9,7 +9,9 @@ joined by ";", then a space and the bytes that backtrace held at the peak.
 Each backtrace is charged to its frame nearest the allocation that lies in
 smsfold's own crates, or, for the C side, in librdkafka; others are
 charged to "other". Prints the LIMIT (default 25) largest sites with their
-bytes and share of the peak.
+bytes and share of the peak. With --calls, the counts are calls to
+allocation functions (`--flamegraph-cost-type allocations`) instead of
+bytes.
 """
 
 import re
@@ -29,23 +31,30 @@ def site(frames):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: scripts/heap-peak-summary.py STACKS [LIMIT]")
-    limit = int(sys.argv[2]) if len(sys.argv) == 3 else 25
+    arguments = sys.argv[1:]
+    calls = "--calls" in arguments
+    arguments = [argument for argument in arguments if argument != "--calls"]
+    if len(arguments) not in (1, 2):
+        sys.exit("usage: scripts/heap-peak-summary.py [--calls] STACKS [LIMIT]")
+    limit = int(arguments[1]) if len(arguments) == 2 else 25
     totals = {}
-    with open(sys.argv[1], encoding="utf-8", errors="replace") as stacks:
+    with open(arguments[0], encoding="utf-8", errors="replace") as stacks:
         for line in stacks:
             stack, _, count = line.rstrip("\n").rpartition(" ")
             if not stack or not count.isdigit():
                 continue
             key = site(stack.split(";"))
             totals[key] = totals.get(key, 0) + int(count)
-    peak = sum(totals.values())
-    if peak == 0:
-        sys.exit(f"{sys.argv[1]} holds no backtraces")
-    print(f"peak heap: {peak / 2**20:.1f} MiB")
-    for key, size in sorted(totals.items(), key=lambda item: -item[1])[:limit]:
-        print(f"{size / 2**20:8.1f} MiB {100 * size / peak:5.1f}%  {key}")
+    total = sum(totals.values())
+    if total == 0:
+        sys.exit(f"{arguments[0]} holds no backtraces")
+    if calls:
+        print(f"calls to allocation functions: {total:,}")
+    else:
+        print(f"peak heap: {total / 2**20:.1f} MiB")
+    for key, count in sorted(totals.items(), key=lambda item: -item[1])[:limit]:
+        figure = f"{count:13,}" if calls else f"{count / 2**20:8.1f} MiB"
+        print(f"{figure} {100 * count / total:5.1f}%  {key}")
 
 
 if __name__ == "__main__":
