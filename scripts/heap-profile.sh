@@ -9,8 +9,8 @@
 # `system-allocator` (glibc's malloc everywhere) into target/heap-profile,
 # and has `scripts/compare.sh` start it through a wrapper that preloads
 # heaptrack (SMSFOLD_COMPARE_SMSFOLD). The wrapper execs smsfold, so the
-# benchmark's RSS and CPU figures are still smsfold's own, slowed by the
-# tracing. MESSAGES (default 1000000) is the size of the input. The
+# benchmark measures smsfold's process, which then also contains heaptrack's
+# own memory and runs slower for the tracing. MESSAGES (default 1000000) is the size of the input. The
 # recording is left at target/heap-profile/smsfold.PID.zst for
 # heaptrack_print or heaptrack_gui; the script prints the peak's largest
 # sites, summed by scripts/heap-peak-summary.py.
@@ -29,34 +29,51 @@ done
 # The heaptrack command finds its preload library and interpreter relative
 # to itself; the wrapper below runs them without it.
 libexec=$(dirname "$(readlink -f "$(command -v heaptrack)")")/../lib/heaptrack
-preload=$(readlink -f "$libexec/libheaptrack_preload.so")
-interpreter=$(readlink -f "$libexec/libexec/heaptrack_interpret")
+preload=$libexec/libheaptrack_preload.so
+interpreter=$libexec/libexec/heaptrack_interpret
+if [[ ! -f $preload || ! -x $interpreter ]]; then
+    echo "heap-profile: $preload or $interpreter is missing; this script expects heaptrack's Debian layout" >&2
+    exit 1
+fi
 
 out=$repo/target/heap-profile
 cargo build --release -p smsfold --features system-allocator --target-dir "$out"
-rm -f "$out"/smsfold.*.zst
+rm -f "$out"/smsfold.*.zst "$out"/smsfold.*.done
 
 wrapper=$out/smsfold-under-heaptrack
-cat >"$wrapper" <<EOF
-#!/usr/bin/env bash
-# Written by scripts/heap-profile.sh: starts smsfold with heaptrack preloaded.
-set -euo pipefail
-fifo=\$(mktemp -u "$out/heaptrack.\$\$.XXXXXX.fifo")
-mkfifo "\$fifo"
-"$interpreter" <"\$fifo" | zstd -q -c >"$out/smsfold.\$\$.zst" &
-LD_PRELOAD="$preload" DUMP_HEAPTRACK_OUTPUT="\$fifo" exec "$out/release/smsfold" "\$@"
-EOF
+# The paths go into the wrapper quoted by printf, so that any character in
+# them survives. The wrapper's pipeline writes a .done file once the
+# recording is complete, after smsfold has exited.
+{
+    echo '#!/usr/bin/env bash'
+    echo '# Written by scripts/heap-profile.sh: starts smsfold with heaptrack preloaded.'
+    echo 'set -euo pipefail'
+    printf 'out=%q interpreter=%q preload=%q\n' "$out" "$interpreter" "$preload"
+    cat <<'WRAPPER'
+fifo=$(mktemp -u "$out/heaptrack.$$.XXXXXX.fifo")
+mkfifo "$fifo"
+("$interpreter" <"$fifo" | zstd -q -c >"$out/smsfold.$$.zst"; touch "$out/smsfold.$$.done") &
+LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}" DUMP_HEAPTRACK_OUTPUT="$fifo" exec "$out/release/smsfold" "$@"
+WRAPPER
+} >"$wrapper"
 chmod +x "$wrapper"
 
 SMSFOLD_COMPARE_SMSFOLD=$wrapper SMSFOLD_COMPARE_PHASES=saturation SMSFOLD_COMPARE_SYSTEMS=smsfold \
     SMSFOLD_COMPARE_RUNS=1 SMSFOLD_COMPARE_MESSAGES=$messages scripts/compare.sh
 
 # The interpreter finishes once smsfold has exited and closed the fifo.
-sleep 2
+for _ in $(seq 120); do
+    compgen -G "$out/smsfold.*.done" >/dev/null && break
+    sleep 1
+done
 rm -f "$out"/heaptrack.*.fifo
-recording=$(ls -t "$out"/smsfold.*.zst | head -n 1)
+if ! done_file=$(compgen -G "$out/smsfold.*.done" | head -n 1) || [[ -z $done_file ]]; then
+    echo "heap-profile: heaptrack's interpreter did not finish within 120 s of the run" >&2
+    exit 1
+fi
+recording=${done_file%.done}.zst
 echo "heap-profile: recording in $recording" >&2
 heaptrack_print --file "$recording" --print-peaks 0 --print-allocators 0 --print-temporary 0 \
     | grep -E '^(total runtime|peak heap memory|peak RSS)'
-heaptrack_print --file "$recording" --flamegraph-cost-type peak --print-flamegraph "$out/peak-stacks.txt" >/dev/null
+heaptrack_print --file "$recording" --shorten-templates 0 --flamegraph-cost-type peak --print-flamegraph "$out/peak-stacks.txt" >/dev/null
 scripts/heap-peak-summary.py "$out/peak-stacks.txt" 15

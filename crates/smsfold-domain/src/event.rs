@@ -364,3 +364,35 @@ impl CampaignEventKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_list_every_kind() {
+        let attributes = MessageAttributes::default;
+        let kinds = [
+            MessageEventKind::Accepted { attributes: attributes(), send_at: None },
+            MessageEventKind::Scheduled { send_at: None },
+            MessageEventKind::Queued,
+            MessageEventKind::Sending,
+            MessageEventKind::Sent { carrier_message_ids: Vec::new() },
+            MessageEventKind::Failed { error_code: 1 },
+            MessageEventKind::DeliveryReceipt {
+                outcome: ReceiptOutcome::Unknown,
+                error_code: 0,
+                done_at: None,
+                carrier: None,
+                segment: None,
+            },
+            MessageEventKind::SmppReceipt { receipt: SmppReceipt::default(), error_code: 0, done_at: None },
+            MessageEventKind::Canceled,
+            MessageEventKind::InboundReceiving { attributes: attributes() },
+            MessageEventKind::InboundReceived { attributes: attributes() },
+        ];
+        let mut names: Vec<&str> = kinds.iter().map(MessageEventKind::name).collect();
+        names.dedup();
+        assert_eq!(names, MessageEventKind::NAMES);
+    }
+}

@@ -33,7 +33,9 @@ impl Format {
         let Some(header) = header else {
             return Ok(if value.first() == Some(&b'{') { Format::Json } else { Format::Protobuf });
         };
-        // Compared in place, case-insensitively: this runs for every record.
+        // Compared in place, case-insensitively, because this runs for every
+        // record. Only ASCII whitespace is trimmed: HTTP allows spaces and
+        // tabs there.
         let media_type = header.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
         let matches = |name: &str| media_type.eq_ignore_ascii_case(name.as_bytes());
         if matches("application/json") {

@@ -28,8 +28,8 @@ pub struct Replay {
 impl Replay {
     /// Returns true when the record's outputs were published before.
     pub fn is_replayed(&self, record: &BorrowedMessage<'_>) -> bool {
-        // A scan of the few entries, so that the common case of no replay
-        // builds no key for each record.
+        // A scan of the entries, at most one per input partition, so that
+        // no key is built for each record.
         let (topic, partition) = (record.topic(), record.partition());
         if let Some((_, until)) = self.until.iter().find(|((t, p), _)| *p == partition && t == topic) {
             return record.offset() < *until;
