@@ -24,9 +24,10 @@
 //! included. Temporaries built for each link are freed before the end, so
 //! only what the join keeps is counted.
 //!
-//! It then times `evict_links` with a retention that keeps every link, the
-//! scan the worker's eviction pass makes of each partition's join once a
-//! minute: the fastest and the median of five scans.
+//! It then times `evict_links`, which the worker's eviction pass calls for
+//! each partition's join once a minute. The first five calls keep every
+//! link (it prints the fastest and the median), and one more call removes
+//! the oldest 1% of the links.
 //!
 //! Run: `cargo run --release -p smsfold-smpp --example memory [LINKS]`
 
@@ -215,5 +216,16 @@ fn main() {
         scans[0].as_secs_f64() * 1000.0,
         scans[scans.len() / 2].as_secs_f64() * 1000.0,
         scans.len()
+    );
+
+    // Links are sent 3 ms apart, so this horizon lies after the first 1%.
+    let span = (messages as i64 - 1) * 3;
+    let started = Instant::now();
+    let evicted = join.evict_links(span - span / 100);
+    let took = started.elapsed();
+    println!(
+        "  evict_links removing the oldest {} links: {:.2} ms",
+        evicted.len(),
+        took.as_secs_f64() * 1000.0
     );
 }

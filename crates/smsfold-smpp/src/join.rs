@@ -338,7 +338,7 @@ impl<L: LinkData + PartialEq, P> CarrierJoin<L, P> {
     /// watermark. Returns their keys and spellings.
     pub fn evict_links(&mut self, retention_ms: i64) -> Vec<(String, String)> {
         let horizon = self.watermark.saturating_sub(retention_ms);
-        self.links.retain(|link| link.sent_at() >= horizon)
+        self.links.remove_sent_before(horizon)
     }
 
     /// Puts a link back, as restored from a changelog. It replaces any link

@@ -69,6 +69,24 @@ fn record_size(body_length: usize) -> usize {
     (1 + varint_size(body_length as u64) + body_length).next_multiple_of(RECORD_ALIGN)
 }
 
+/// Returns the location, state and body of every live record in `bytes`,
+/// the records of chunk `number`.
+fn live_records(number: usize, bytes: &[u8]) -> impl Iterator<Item = (Location, u8, &[u8])> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            let offset = at;
+            let mut rest = &bytes[offset + 1..];
+            let length = read_length(&mut rest);
+            at += record_size(length);
+            if bytes[offset] != 0 {
+                return Some((Location::new(number, offset), bytes[offset], &rest[..length]));
+            }
+        }
+        None
+    })
+}
+
 #[derive(Debug, Default)]
 struct Chunk {
     /// Records, back to back. Without capacity when the chunk is released.
@@ -79,6 +97,9 @@ struct Chunk {
     untidy: bool,
     /// The chunk is on [`Arena::roomy`].
     roomy: bool,
+    /// At most the stamp of every live record in `bytes`, so that a scan
+    /// for records stamped before a time can skip the chunk.
+    oldest: i64,
 }
 
 #[derive(Debug, Default)]
@@ -103,11 +124,20 @@ impl Arena {
     /// # Panics
     ///
     /// Panics when the arena needs more than 2^15 chunks (8 GiB of records).
+    #[cfg(test)]
     pub(crate) fn append(&mut self, state: u8, body: &[u8]) -> Location {
+        self.append_stamped(state, body, i64::MIN)
+    }
+
+    /// Appends a record as [`Arena::append`] does, stamped with a time that
+    /// [`Arena::scan_stamped_before`] selects by.
+    pub(crate) fn append_stamped(&mut self, state: u8, body: &[u8], stamp: i64) -> Location {
         assert_ne!(state, 0, "a record's state is not 0 while it lives");
         let size = record_size(body.len());
         let number = self.chunk_with_room(size);
-        let bytes = &mut self.chunks[number].bytes;
+        let chunk = &mut self.chunks[number];
+        chunk.oldest = chunk.oldest.min(stamp);
+        let bytes = &mut chunk.bytes;
         let offset = bytes.len();
         bytes.push(state);
         push_length(bytes, body.len());
@@ -156,6 +186,7 @@ impl Arena {
                 if self.current == Some(number) {
                     chunk.bytes.clear();
                     chunk.dead = 0;
+                    chunk.oldest = i64::MAX;
                 } else {
                     self.release(number);
                 }
@@ -174,22 +205,26 @@ impl Arena {
 
     /// Returns the location, state and body of every live record.
     pub(crate) fn records(&self) -> impl Iterator<Item = (Location, u8, &[u8])> + '_ {
-        self.chunks.iter().enumerate().flat_map(|(number, chunk)| {
-            let bytes = &chunk.bytes[..];
-            let mut at = 0;
-            std::iter::from_fn(move || {
-                while at < bytes.len() {
-                    let offset = at;
-                    let mut rest = &bytes[offset + 1..];
-                    let length = read_length(&mut rest);
-                    at += record_size(length);
-                    if bytes[offset] != 0 {
-                        return Some((Location::new(number, offset), bytes[offset], &rest[..length]));
-                    }
+        self.chunks.iter().enumerate().flat_map(|(number, chunk)| live_records(number, &chunk.bytes))
+    }
+
+    /// Calls `visit` with the location, state and body of every live record
+    /// in the chunks that may hold a record stamped before `horizon`. `visit`
+    /// returns the stamp of a record that stays, or `None` for one the
+    /// caller removes, so that the chunk's oldest stamp is exact again.
+    pub(crate) fn scan_stamped_before(&mut self, horizon: i64, mut visit: impl FnMut(Location, u8, &[u8]) -> Option<i64>) {
+        for (number, chunk) in self.chunks.iter_mut().enumerate() {
+            if chunk.oldest >= horizon {
+                continue;
+            }
+            let mut oldest = i64::MAX;
+            for (location, state, body) in live_records(number, &chunk.bytes) {
+                if let Some(stamp) = visit(location, state, body) {
+                    oldest = oldest.min(stamp);
                 }
-                None
-            })
-        })
+            }
+            chunk.oldest = oldest;
+        }
     }
 
     /// Returns the number of chunks with a buffer.
@@ -270,6 +305,7 @@ impl Arena {
             }
         };
         self.chunks[number].bytes = Vec::with_capacity(capacity);
+        self.chunks[number].oldest = i64::MAX;
         self.chunks_in_use += 1;
         number
     }
@@ -279,6 +315,7 @@ impl Arena {
         let chunk = &mut self.chunks[number];
         chunk.bytes = Vec::new();
         chunk.dead = 0;
+        chunk.oldest = i64::MAX;
         self.chunks_in_use -= 1;
         self.released.push(number);
         if self.current == Some(number) {
@@ -479,6 +516,39 @@ mod tests {
 
         assert_eq!(arena.chunks_in_use(), 1);
         assert_eq!(live_ids(&arena), [1, 3]);
+    }
+
+    #[test]
+    fn scan_skips_chunks_stamped_later() {
+        let mut arena = Arena::default();
+        let record = CHUNK_BYTES / 4;
+        // Chunk 0 contains stamps 0 to 3 and chunk 1 stamps 10 to 13.
+        for id in 0..8u8 {
+            let stamp = if id < 4 { i64::from(id) } else { i64::from(id) + 6 };
+            arena.append_stamped(1, &body(id, record - 4), stamp);
+        }
+
+        let mut visited = Vec::new();
+        arena.scan_stamped_before(2, |_, _, body| {
+            visited.push(body[0]);
+            Some(i64::from(body[0]).max(2))
+        });
+        assert_eq!(visited, [0, 1, 2, 3], "chunk 1 has nothing stamped before 2");
+
+        // The visit reported 2 as chunk 0's oldest stamp, so a scan before 2
+        // skips it now, and one before 11 reads both chunks.
+        let mut visited = Vec::new();
+        arena.scan_stamped_before(2, |_, _, body| {
+            visited.push(body[0]);
+            None
+        });
+        assert!(visited.is_empty(), "{visited:?}");
+        let mut visited = Vec::new();
+        arena.scan_stamped_before(11, |_, _, body| {
+            visited.push(body[0]);
+            Some(11)
+        });
+        assert_eq!(visited, [0, 1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[test]

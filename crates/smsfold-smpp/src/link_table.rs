@@ -152,7 +152,9 @@ impl<L> LinkTable<L> {
     }
 
     /// Removes the links for which `keep` returns false, and returns their
-    /// join keys and spellings.
+    /// join keys and spellings. Tests use it to remove links by other rules
+    /// than age.
+    #[cfg(test)]
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&StoredLink<'_, L>) -> bool) -> Vec<(String, String)> {
         let mut removed = Vec::new();
         let mut rejected = Vec::new();
@@ -162,6 +164,39 @@ impl<L> LinkTable<L> {
                 rejected.push((link.key_hash(&self.hasher), entry));
             }
         }
+        // Records move only in `tidy`, so every rejected entry is still
+        // where it was found.
+        for (hash, entry) in rejected {
+            self.remove_entry(hash, entry);
+        }
+        self.tidy();
+        removed
+    }
+
+    /// Removes the links sent before `horizon`, and returns their join keys
+    /// and spellings. It reads only the chunks of the arena that may hold
+    /// such a link.
+    pub(crate) fn remove_sent_before(&mut self, horizon: i64) -> Vec<(String, String)> {
+        let mut removed = Vec::new();
+        let mut rejected = Vec::new();
+        let LinkTable { arena, hasher, .. } = self;
+        arena.scan_stamped_before(horizon, |location, state, body| {
+            let mut kept_stamp = None;
+            for second in [false, true] {
+                let keys = if second { SECOND_KEY } else { FIRST_KEY | WRITTEN_KEY };
+                if state & keys == 0 {
+                    continue;
+                }
+                let link = StoredLink::<L>::read(state, body, second);
+                if link.sent_at() < horizon {
+                    removed.push((link.join_key().into_owned(), link.spelling().to_owned()));
+                    rejected.push((link.key_hash(hasher), entry(location, second)));
+                } else {
+                    kept_stamp = Some(link.sent_at());
+                }
+            }
+            kept_stamp
+        });
         // Records move only in `tidy`, so every rejected entry is still
         // where it was found.
         for (hash, entry) in rejected {
@@ -223,7 +258,7 @@ impl<L: LinkData> LinkTable<L> {
                 self.arena.set_state(location, state | key);
                 location
             }
-            None => self.arena.append(key, &self.body),
+            None => self.arena.append_stamped(key, &self.body, link.sent_at),
         };
 
         let hash = key_hash(&self.hasher, join_key);

@@ -110,10 +110,14 @@ fn remove_missing_link_is_false() {
 }
 
 #[test]
-fn retain_removes_rejected_links() {
-    let mut table = table(&[("n:a", "A"), ("n:b", "B"), ("n:c", "C"), ("t:x-1", "X-1")]);
+fn links_sent_before_horizon_are_removed() {
+    let mut table = LinkTable::default();
+    insert(&mut table, "n:a", "A", 10, 0usize);
+    insert(&mut table, "n:b", "B", 30, 1);
+    insert(&mut table, "n:c", "C", 20, 2);
+    insert(&mut table, "t:x-1", "X-1", 40, 3);
 
-    let mut removed = table.retain(|link| link.data() % 2 == 1);
+    let mut removed = table.remove_sent_before(25);
     removed.sort();
 
     assert_eq!(removed, [("n:a".to_owned(), "a".to_owned()), ("n:c".to_owned(), "c".to_owned())]);
@@ -121,6 +125,13 @@ fn retain_removes_rejected_links() {
     assert_eq!(data_under(&table, "t:x-1"), [3]);
     assert!(data_under(&table, "n:a").is_empty());
     assert!(data_under(&table, "n:c").is_empty());
+    assert_eq!(table.len(), 2);
+
+    assert!(table.remove_sent_before(25).is_empty());
+    // A link added after a scan, sent earlier than the links it scanned,
+    // is still found.
+    insert(&mut table, "n:d", "D", 5, 4);
+    assert_eq!(table.remove_sent_before(25), [("n:d".to_owned(), "d".to_owned())]);
     assert_eq!(table.len(), 2);
 }
 
@@ -259,7 +270,7 @@ fn eviction_releases_old_chunks() {
     }
     let chunks = table.arena.chunks_in_use();
 
-    let evicted = table.retain(|link| link.sent_at() >= 30_000);
+    let evicted = table.remove_sent_before(30_000);
 
     let evicted_keys: usize = (0..30_000).map(|number| link_join_keys(&carrier_id(number)).len()).sum();
     assert_eq!(evicted.len(), evicted_keys);
