@@ -7,8 +7,8 @@ STACKS is the output of `heaptrack_print --flamegraph-cost-type peak -F
 STACKS`: one line per backtrace, frames from the root to the allocation
 joined by ";", then a space and the bytes that backtrace held at the peak.
 Each backtrace is charged to its frame nearest the allocation that lies in
-smsfold's own crates, or, for the C side, in librdkafka; others are
-charged to "other". Prints the LIMIT (default 25) largest sites with their
+smsfold's own crates or in librdkafka. A backtrace with neither is charged
+to "other". Prints the LIMIT (default 25) largest sites with their
 bytes and share of the peak. With --calls, the counts are calls to
 allocation functions (`--flamegraph-cost-type allocations`) instead of
 bytes.

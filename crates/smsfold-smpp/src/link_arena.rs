@@ -97,8 +97,8 @@ struct Chunk {
     untidy: bool,
     /// The chunk is on [`Arena::roomy`].
     roomy: bool,
-    /// At most the stamp of every live record in `bytes`, so that a scan
-    /// for records stamped before a time can skip the chunk.
+    /// A lower bound of the stamps of the live records in `bytes`, so that
+    /// a scan for records stamped before a time can skip the chunk.
     oldest: i64,
 }
 
@@ -118,19 +118,20 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    /// Appends a record and returns its location. `state` must not be 0,
-    /// which marks a dead record.
-    ///
-    /// # Panics
-    ///
-    /// Panics when the arena needs more than 2^15 chunks (8 GiB of records).
+    /// Appends a record with the lowest stamp, which every scan visits, for
+    /// tests that do not use stamps.
     #[cfg(test)]
     pub(crate) fn append(&mut self, state: u8, body: &[u8]) -> Location {
         self.append_stamped(state, body, i64::MIN)
     }
 
-    /// Appends a record as [`Arena::append`] does, stamped with a time that
-    /// [`Arena::scan_stamped_before`] selects by.
+    /// Appends a record and returns its location. `state` must not be 0,
+    /// which marks a dead record. `stamp` is the time that
+    /// [`Arena::scan_stamped_before`] selects records by.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the arena needs more than 2^15 chunks (8 GiB of records).
     pub(crate) fn append_stamped(&mut self, state: u8, body: &[u8], stamp: i64) -> Location {
         assert_ne!(state, 0, "a record's state is not 0 while it lives");
         let size = record_size(body.len());

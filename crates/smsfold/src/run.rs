@@ -36,9 +36,9 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
     let (server_failed_tx, server_failed) = oneshot::channel();
     // Histogram samples wait in the recorder until they are folded into their
     // buckets; fold them regularly, so that memory stays flat when nothing
-    // scrapes /metrics. A thread of its own does it: as a task on the
-    // runtime it fell behind while the worker was busy, and the samples of
-    // a saturation run piled up to 70 MiB (BENCHMARKS.md, "Memory").
+    // scrapes /metrics. The folding runs on a thread of its own, because as
+    // a task on the runtime it fell behind while the worker was busy, and a
+    // saturation run's samples piled up to 70 MiB (BENCHMARKS.md, "Memory").
     let upkeep = metrics.clone();
     std::thread::Builder::new()
         .name("metrics-upkeep".to_owned())
