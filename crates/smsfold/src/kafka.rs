@@ -122,11 +122,36 @@ pub fn record_count<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
 ) -> anyhow::Result<u64> {
     let mut total = 0;
     for partition in 0..partitions {
-        let (low, high) = tokio::task::block_in_place(|| client.fetch_watermarks(topic, partition, METADATA_TIMEOUT))
+        let (low, high) = tokio::task::block_in_place(|| watermarks(client, topic, partition))
             .with_context(|| format!("could not read the offsets of {topic}[{partition}]"))?;
         total += u64::try_from(high - low).unwrap_or(0);
     }
     Ok(total)
+}
+
+/// Returns a partition's low and high watermarks. A partition whose leader
+/// was elected a moment ago can still answer "not leader" or "leader not
+/// available"; those answers are retried until `METADATA_TIMEOUT` passes.
+fn watermarks<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    client: &C,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        match client.fetch_watermarks(topic, partition, METADATA_TIMEOUT) {
+            Err(error)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        error.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable)
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Assigns every partition of every topic to `consumer`, starting at `start`.

@@ -130,17 +130,19 @@ impl TestTopics {
 }
 
 /// Returns the partition count of a topic, waiting up to 10 s for a topic
-/// created a moment ago to appear in the broker's metadata.
+/// created a moment ago to appear in the broker's metadata with a leader for
+/// every partition.
 pub fn partition_count(topic: &str) -> i32 {
     let consumer = metadata_client();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-        let partitions = metadata.topics()[0].partitions().len() as i32;
-        if partitions > 0 {
-            return partitions;
+        let partitions = metadata.topics()[0].partitions();
+        let led = partitions.iter().all(|partition| partition.error().is_none() && partition.leader() >= 0);
+        if !partitions.is_empty() && led {
+            return partitions.len() as i32;
         }
-        assert!(Instant::now() < deadline, "topic {topic} does not exist");
+        assert!(Instant::now() < deadline, "topic {topic} does not exist or has a partition without a leader");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -149,12 +151,27 @@ pub fn partition_count(topic: &str) -> i32 {
 /// the high watermark minus the low one.
 pub fn record_count(topic: &str) -> i64 {
     let consumer = metadata_client();
-    (0..partition_count(topic))
-        .map(|partition| {
-            let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
-            high - low
-        })
-        .sum()
+    (0..partition_count(topic)).map(|partition| {
+        let (low, high) = watermarks(&consumer, topic, partition);
+        high - low
+    }).sum()
+}
+
+/// Returns the low and high watermarks of a partition. A broker that has
+/// just elected the partition's leader can still answer "not leader" for a
+/// moment, so errors are retried for up to 10 s.
+fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(watermarks) => return watermarks,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}[{partition}]: {error}; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(error) => panic!("watermarks of {topic}[{partition}]: {error}"),
+        }
+    }
 }
 
 fn metadata_client() -> BaseConsumer {
