@@ -16,6 +16,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/kafka-broker.sh start
 export SMSFOLD_TEST_BOOTSTRAP=127.0.0.1:${SMSFOLD_KAFKA_PORT:-19092}
+# The saturation runs also report the broker's CPU time per event.
+SMSFOLD_COMPARE_BROKER_PID=$(scripts/kafka-broker.sh pid)
+export SMSFOLD_COMPARE_BROKER_PID
 
 jar=bench/kafka-streams/target/smsfold-kafka-streams.jar
 newer=$(find bench/kafka-streams/pom.xml bench/kafka-streams/src proto -newer "$jar" -type f 2>/dev/null | head -n 1 || true)

@@ -2,12 +2,13 @@
 # Runs a single-node Apache Kafka broker (KRaft, broker and controller in one
 # JVM) on 127.0.0.1 for the integration tests.
 #
-# Usage: scripts/kafka-broker.sh [start|stop|restart|status|reset|topics ARGS...|configs ARGS...]
+# Usage: scripts/kafka-broker.sh [start|stop|restart|status|pid|reset|topics ARGS...|configs ARGS...]
 #   start    fetch the jars once, format storage once, start the broker and
 #            wait until it responds (returns at once if it is already up)
 #   stop     stop the broker (SIGTERM, then SIGKILL after a grace period)
 #   restart  stop, then start with the same data
 #   status   exit 0 if the broker is running and responding, 1 otherwise
+#   pid      print the running broker's process id, or nothing
 #   reset    stop the broker and delete its data (the jars stay)
 #   topics   run kafka-topics (org.apache.kafka.tools.TopicCommand) against
 #            the broker, e.g. `topics --create --topic t --partitions 4`
@@ -398,6 +399,7 @@ main() {
         start_broker
         ;;
     status) status_broker ;;
+    pid) broker_pid ;;
     reset) reset_broker ;;
     topics) admin_tool org.apache.kafka.tools.TopicCommand "$@" ;;
     configs) admin_tool org.apache.kafka.tools.ConfigCommand "$@" ;;

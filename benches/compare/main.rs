@@ -39,6 +39,7 @@
 //! | `SMSFOLD_COMPARE_SMSFOLD` | the `smsfold` this benchmark builds | Another smsfold program to start, for example a profiler's wrapper (`scripts/heap-profile.sh`) |
 //! | `SMSFOLD_COMPARE_JAR` | bench/kafka-streams/target/smsfold-kafka-streams.jar | The Kafka Streams application |
 //! | `SMSFOLD_COMPARE_KEEP_TOPICS` | unset | Set to 1 to keep topics and state for inspection |
+//! | `SMSFOLD_COMPARE_BROKER_PID` | the local broker's, from scripts/compare.sh | Process whose CPU time the saturation runs also report per event |
 //! | `SMSFOLD_BENCH_WORKER_LOG` | `warn,smsfold_worker=info` | smsfold's `RUST_LOG`; its log is in the directory the header's `logs:` line names |
 
 #[allow(dead_code)]
@@ -319,8 +320,18 @@ fn report(settings: &Settings, saturation: &[saturation::SaturationRun], latency
             let cpu = of(*system, |run| run.cpu_seconds_per_million);
             let rss = of(*system, |run| run.peak_rss_bytes as f64 / (1024.0 * 1024.0));
             let writes = of(*system, |run| run.writes_per_event);
+            let broker: Vec<f64> = saturation
+                .iter()
+                .filter(|run| run.system == *system)
+                .filter_map(|run| run.broker_cpu_seconds_per_million)
+                .collect();
+            let broker = if broker.is_empty() {
+                String::new()
+            } else {
+                format!(" (broker {:.1})", median(&broker))
+            };
             lines.push(format!(
-                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events, peak RSS {:.0} MiB (input of {} messages), {:.2} offsets written per event",
+                "   {:<14} {:>9} events/s (runs: {}), {:.1} CPU s per million events{broker}, peak RSS {:.0} MiB (input of {} messages), {:.2} offsets written per event",
                 system.name(),
                 grouped(median(&rates)),
                 list(&rates),

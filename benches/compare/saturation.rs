@@ -31,6 +31,9 @@ pub struct SaturationRun {
     pub system: System,
     pub events_per_second: f64,
     pub cpu_seconds_per_million: f64,
+    /// The broker's CPU seconds per million input events over the same
+    /// window, when its pid is known (`SMSFOLD_COMPARE_BROKER_PID`).
+    pub broker_cpu_seconds_per_million: Option<f64>,
     /// VmHWM at the end, when the folds hold every message.
     pub peak_rss_bytes: u64,
     /// Seconds from start to the window's start.
@@ -46,6 +49,8 @@ struct Sample {
     at: Instant,
     committed_inputs: u64,
     usage: Usage,
+    /// The broker's CPU seconds so far, when its pid is known.
+    broker_cpu_seconds: Option<f64>,
 }
 
 /// Runs `system` once over `inputs`, which hold the traffic `expected`
@@ -66,7 +71,8 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
         let inputs_lag = input_only.lag(kafka);
         let usage = running.usage()?;
         let committed_inputs = if inputs_lag.complete { total.saturating_sub(inputs_lag.remaining as u64) } else { 0 };
-        let sample = Sample { at: Instant::now(), committed_inputs, usage };
+        let broker_cpu_seconds = broker_pid().and_then(|pid| Usage::read(pid).ok()).map(|usage| usage.cpu_seconds);
+        let sample = Sample { at: Instant::now(), committed_inputs, usage, broker_cpu_seconds };
         if lag.done() {
             break sample;
         }
@@ -91,6 +97,10 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
         system,
         events_per_second: events / seconds,
         cpu_seconds_per_million: (end.usage.cpu_seconds - window.usage.cpu_seconds) / events * 1e6,
+        broker_cpu_seconds_per_million: end
+            .broker_cpu_seconds
+            .zip(window.broker_cpu_seconds)
+            .map(|(end, start)| (end - start) / events * 1e6),
         peak_rss_bytes: end.usage.peak_rss_bytes,
         warm_up_seconds: window.at.duration_since(started).as_secs_f64(),
         window_seconds: seconds,
@@ -110,14 +120,26 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
     let topics = running.topics.clone();
     running.stop(STOP_GRACE)?;
     let mut written = 0;
+    let mut per_topic = Vec::with_capacity(topics.len());
     for topic in &topics {
-        written += kafka.end_offsets(topic)?;
+        let offsets = kafka.end_offsets(topic)?;
+        written += offsets;
+        per_topic.push((topic.strip_prefix(prefix).unwrap_or(topic).trim_start_matches('-'), offsets));
     }
     result.writes_per_event = written as f64 / total as f64;
+    // Where the offsets went, largest first: the records of each topic and
+    // their transaction markers.
+    per_topic.sort_by_key(|(_, offsets)| std::cmp::Reverse(*offsets));
+    let shares: Vec<String> =
+        per_topic.iter().map(|(topic, offsets)| format!("{topic} {:.2}", *offsets as f64 / total as f64)).collect();
+    println!("{} {prefix}: offsets per input event by topic: {}", system.name(), shares.join(", "));
     crate::cleanup(kafka, programs, prefix, system, topics);
+    let broker = result
+        .broker_cpu_seconds_per_million
+        .map_or(String::new(), |broker| format!(", broker {broker:.2} CPU s per million events"));
     println!(
-        "{} {prefix}: {} events/s over {:.1} s after {:.1} s of warm-up, {:.2} CPU s per million events, peak RSS {:.0} MiB, \
-         {:.2} offsets written per input event; {records} output records checked",
+        "{} {prefix}: {} events/s over {:.1} s after {:.1} s of warm-up, {:.2} CPU s per million events{broker}, \
+         peak RSS {:.0} MiB, {:.2} offsets written per input event; {records} output records checked",
         system.name(),
         grouped(result.events_per_second),
         result.window_seconds,
@@ -127,6 +149,13 @@ pub fn run(kafka: &Kafka, programs: &Programs, system: System, inputs: &Inputs, 
         result.writes_per_event,
     );
     Ok(result)
+}
+
+/// Returns the broker's pid from `SMSFOLD_COMPARE_BROKER_PID`, which
+/// scripts/compare.sh sets for the broker it starts.
+fn broker_pid() -> Option<u32> {
+    static PID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| std::env::var("SMSFOLD_COMPARE_BROKER_PID").ok().and_then(|pid| pid.trim().parse().ok()))
 }
 
 /// Starts `system`, waits until it is ready, and returns it; used by the
