@@ -2,7 +2,7 @@
 //! client shares, topic metadata and reading whole topics.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::client::ClientContext;
@@ -130,27 +130,23 @@ pub fn record_count<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
 }
 
 /// Returns a partition's low and high watermarks. A partition whose leader
-/// was elected a moment ago can still answer "not leader" or "leader not
-/// available"; those answers are retried until `METADATA_TIMEOUT` passes.
+/// was elected a moment ago can still return "not leader" or "leader not
+/// available". Those two errors are retried until `METADATA_TIMEOUT` passes.
 fn watermarks<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     client: &C,
     topic: &str,
     partition: i32,
 ) -> Result<(i64, i64), KafkaError> {
-    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    let deadline = Instant::now() + METADATA_TIMEOUT;
     loop {
-        match client.fetch_watermarks(topic, partition, METADATA_TIMEOUT) {
-            Err(error)
-                if std::time::Instant::now() < deadline
-                    && matches!(
-                        error.rdkafka_error_code(),
-                        Some(RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable)
-                    ) =>
-            {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            result => return result,
+        let result = client.fetch_watermarks(topic, partition, METADATA_TIMEOUT);
+        let code = result.as_ref().err().and_then(KafkaError::rdkafka_error_code);
+        let electing =
+            matches!(code, Some(RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable));
+        if !electing || Instant::now() >= deadline {
+            return result;
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -138,8 +138,8 @@ pub fn partition_count(topic: &str) -> i32 {
     loop {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
         let partitions = metadata.topics()[0].partitions();
-        let led = partitions.iter().all(|partition| partition.error().is_none() && partition.leader() >= 0);
-        if !partitions.is_empty() && led {
+        let leaders_ready = partitions.iter().all(|partition| partition.error().is_none() && partition.leader() >= 0);
+        if !partitions.is_empty() && leaders_ready {
             return partitions.len() as i32;
         }
         assert!(Instant::now() < deadline, "topic {topic} does not exist or has a partition without a leader");
@@ -158,7 +158,7 @@ pub fn record_count(topic: &str) -> i64 {
 }
 
 /// Returns the low and high watermarks of a partition. A broker that has
-/// just elected the partition's leader can still answer "not leader" for a
+/// just elected the partition's leader can still return "not leader" for a
 /// moment, so errors are retried for up to 10 s.
 fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -166,10 +166,10 @@ fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64
         match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
             Ok(watermarks) => return watermarks,
             Err(error) if Instant::now() < deadline => {
-                eprintln!("watermarks of {topic}[{partition}]: {error}; retrying");
+                eprintln!("could not read the watermarks of {topic}[{partition}], retrying: {error}");
                 std::thread::sleep(Duration::from_millis(200));
             }
-            Err(error) => panic!("watermarks of {topic}[{partition}]: {error}"),
+            Err(error) => panic!("could not read the watermarks of {topic}[{partition}] within 10 s: {error}"),
         }
     }
 }
