@@ -18,6 +18,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use smsfold_worker::{Projections, Worker, WorkerConfig};
 use tokio::sync::watch;
 
+pub mod process;
+
 /// Returns the test broker's address.
 ///
 /// # Panics

@@ -1,6 +1,7 @@
 //! Exactly-once under fire, on a real broker: three `smsfold run` processes
-//! in one group fold 200,000+ events over many campaigns while instances are
-//! killed with SIGKILL and restarted, and the broker restarts once. At the
+//! in one group, one of them with two pipelines, fold 200,000+ events over
+//! many campaigns while instances are killed with SIGKILL and restarted, and
+//! the broker restarts once. At the
 //! end the committed status-change topics (read_committed) must hold each
 //! change exactly once, in forward order per message, with none missing, and
 //! the durable projections (the changelogs) must equal a pure fold of all
@@ -8,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rdkafka::Message;
 use serde_json::json;
 use smsfold_domain::{MessageEvent, MessageEventKind, MessageFold, MessageProjection, ReceiptOutcome, Timestamp};
+use smsfold_suite::process::{free_port, smsfold_binary, topic_flags};
 use smsfold_suite::{create_topics, key_text, produce, read_topic, unique, Record};
 use smsfold_wire::changelog::{self, ChangelogEntry};
 use smsfold_wire::{CampaignStatusChange, Format, MessageStatusChange};
@@ -24,6 +25,8 @@ use smsfold_worker::Topics;
 const CAMPAIGNS: usize = 40;
 const MESSAGES_PER_CAMPAIGN: usize = 1_250;
 const INSTANCES: usize = 3;
+/// The instance that runs two pipelines, so its kills end two transactions.
+const TWO_PIPELINES: usize = 1;
 
 /// A deterministic generator (xorshift64*), so a failing run can be replayed.
 struct Rng(u64);
@@ -45,17 +48,6 @@ impl Rng {
     }
 }
 
-fn smsfold_binary() -> PathBuf {
-    let deps = std::env::current_exe().expect("test path");
-    let binary = deps.parent().and_then(|p| p.parent()).expect("target dir").join("smsfold");
-    assert!(binary.exists(), "{} is missing; build it with `cargo build -p smsfold`", binary.display());
-    binary
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port()
-}
-
 struct Workers {
     binary: PathBuf,
     group: String,
@@ -73,16 +65,10 @@ impl Workers {
         let child = Command::new(&self.binary)
             .args(["run", "--bootstrap-servers", &smsfold_suite::bootstrap()])
             .args(["--group-id", &self.group, "--instance-id", &format!("worker-{index}")])
-            .args(["--message-events-topic", &topics.message_events])
-            .args(["--campaign-events-topic", &topics.campaign_events])
-            .args(["--message-changes-topic", &topics.message_changes])
-            .args(["--campaign-changes-topic", &topics.campaign_changes])
-            .args(["--dead-letter-topic", &topics.dead_letter])
-            .args(["--campaign-stage-topic", &topics.campaign_stage])
-            .args(["--message-commands-topic", &topics.message_commands])
-            .args(["--carrier-join-topic", &topics.carrier_join])
+            .args(topic_flags(topics))
             .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--batch-max-wait-ms", "200"])
+            .args(["--pipelines", if index == TWO_PIPELINES { "2" } else { "1" }])
             .env("RUST_LOG", "warn,smsfold_worker=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))

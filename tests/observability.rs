@@ -25,14 +25,14 @@
 //!   when Prometheus has no series of that metric.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use smsfold_suite::process::{free_port, http_get};
 use smsfold_suite::{create_topics, produce, unique, Record};
 use smsfold_worker::{http, metrics, Topics, Worker, WorkerConfig};
 use tokio::sync::watch;
@@ -86,12 +86,6 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Returns a port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
-    listener.local_addr().expect("local address").port()
-}
-
 fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
@@ -123,20 +117,6 @@ fn url_encode(text: &str) -> String {
         }
     }
     encoded
-}
-
-/// Sends an HTTP/1.0 GET, so the server closes the connection after an
-/// unchunked body, and returns the status code and body.
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    Ok((status, body.to_owned()))
 }
 
 /// A Prometheus server in a temporary directory, killed and removed on drop.
@@ -380,7 +360,7 @@ fn dashboard_and_alert_queries_return_data() {
     let handle = metrics::install().expect("install the Prometheus recorder");
     let smsfold: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let server = runtime.spawn(http::serve(smsfold, Some(handle), worker.projections(), worker.ready(), shutdown.clone()));
+    let server = runtime.spawn(http::serve(smsfold, Some(handle), worker.view(), shutdown.clone()));
     let running = runtime.spawn(worker.run(shutdown));
 
     let prometheus = Prometheus::start(dir.join("prometheus"), smsfold);

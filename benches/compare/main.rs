@@ -35,6 +35,7 @@
 //! | `SMSFOLD_COMPARE_FULL_RATE` | smsfold's saturation median | Events/s that the latency rates are shares of |
 //! | `SMSFOLD_COMPARE_JAVA_HEAP` | 1g | `-Xmx` of the Kafka Streams JVM |
 //! | `SMSFOLD_COMPARE_STREAMS_THREADS` | 2 | `num.stream.threads` |
+//! | `SMSFOLD_COMPARE_PIPELINES` | 2 | smsfold's and the pipe's `--pipelines` |
 //! | `SMSFOLD_COMPARE_COMMIT_INTERVAL_MS` | 100 | How long a transaction stays open: smsfold's and the pipe's `--batch-max-wait-ms`, Kafka Streams' `commit.interval.ms` (each one's default is 100) |
 //! | `SMSFOLD_COMPARE_SMSFOLD` | the `smsfold` this benchmark builds | Another smsfold program to start, for example a profiler's wrapper (`scripts/heap-profile.sh`) |
 //! | `SMSFOLD_COMPARE_JAR` | bench/kafka-streams/target/smsfold-kafka-streams.jar | The Kafka Streams application |
@@ -191,6 +192,7 @@ fn run() -> anyhow::Result<()> {
         "  transactions: smsfold and the pipe batch_max_wait {} ms, Kafka Streams commit.interval.ms {} ms",
         programs.commit_interval_ms, programs.commit_interval_ms
     );
+    println!("  pipelines: smsfold and the pipe {} each", programs.pipelines);
     println!("  logs: {}", log_dir.display());
     let workload = traffic::workload(settings.messages);
     println!(

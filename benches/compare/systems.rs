@@ -73,6 +73,8 @@ pub struct Programs {
     /// The `-Xmx` of the Kafka Streams JVM, e.g. `1g`.
     pub java_heap: String,
     pub streams_threads: usize,
+    /// smsfold's and the pipe's `--pipelines`.
+    pub pipelines: usize,
     /// smsfold's and the pipe's `batch_max_wait`, and Kafka Streams'
     /// `commit.interval.ms`: how long a transaction stays open.
     pub commit_interval_ms: u64,
@@ -106,6 +108,7 @@ pub fn build(repository: &Path, jar: PathBuf, bootstrap: String, log_dir: PathBu
         jar,
         java_heap: std::env::var("SMSFOLD_COMPARE_JAVA_HEAP").unwrap_or_else(|_| "1g".to_owned()),
         streams_threads: crate::env_number("SMSFOLD_COMPARE_STREAMS_THREADS", 2)? as usize,
+        pipelines: crate::env_number("SMSFOLD_COMPARE_PIPELINES", 2)? as usize,
         commit_interval_ms: crate::env_number("SMSFOLD_COMPARE_COMMIT_INTERVAL_MS", 100)?,
         bootstrap,
         log_dir,
@@ -160,6 +163,7 @@ impl Running {
                     .args(["--input-topic", &inputs.message_events, "--input-topic", &inputs.campaign_events])
                     .args(["--output-topic", &output])
                     .args(["--batch-max-wait-ms", &programs.commit_interval_ms.to_string()])
+                    .args(["--pipelines", &programs.pipelines.to_string()])
                     .stdin(Stdio::null())
                     .stdout(file.try_clone()?)
                     .stderr(file)
@@ -207,7 +211,12 @@ impl Running {
                     kafka_properties: Vec::new(),
                     topics: topics.clone(),
                     log_dir: programs.log_dir.clone(),
-                    extra_args: vec!["--batch-max-wait-ms".to_owned(), programs.commit_interval_ms.to_string()],
+                    extra_args: vec![
+                        "--batch-max-wait-ms".to_owned(),
+                        programs.commit_interval_ms.to_string(),
+                        "--pipelines".to_owned(),
+                        programs.pipelines.to_string(),
+                    ],
                 };
                 let process = WorkerProcess::start(&launch, &group)?;
                 let pid = process.pid().context("smsfold exited at once")?;

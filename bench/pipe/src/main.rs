@@ -8,12 +8,17 @@
 //! `--batch-max-wait-ms`, after `--batch-idle-ms` without a record, or at
 //! `--batch-max-records` records.
 //!
+//! With `--pipelines N` it copies on N threads, each with its own consumer,
+//! transactional producer and transactional id, as smsfold's pipelines do.
+//! Thread `i` is assigned the partitions whose number modulo N is `i` (no
+//! group rebalancing), and the whole process prefetches 4 MiB, shared out.
+//!
 //! Delivery guarantee: exactly once while it runs alone in its group. Any
 //! error (a failed delivery, a commit that fails or times out, a fatal
 //! consumer error) aborts the open transaction and exits non-zero, and the
 //! next start copies that batch again. A rebalance that takes partitions
 //! away during an open batch makes its commit fail in the same way, so run
-//! one instance per group. SIGTERM or SIGINT commits the open batch and
+//! one instance per group. SIGTERM or SIGINT commits the open batches and
 //! stops.
 
 use std::collections::HashMap;
@@ -59,6 +64,9 @@ struct Args {
     /// Consumer group protocol: consumer (KIP-848) or classic.
     #[arg(long, default_value = "consumer")]
     group_protocol: String,
+    /// Copying threads, each with its own consumer and transactional producer.
+    #[arg(long, default_value_t = 1)]
+    pipelines: usize,
     /// A librdkafka property for the consumer and the producer, KEY=VALUE; give it once per property.
     #[arg(long = "kafka-property", value_parser = parse_property)]
     kafka_properties: Vec<(String, String)>,
@@ -85,15 +93,45 @@ fn main() -> anyhow::Result<()> {
     if !["consumer", "classic"].contains(&args.group_protocol.as_str()) {
         bail!("invalid --group-protocol {:?}: use consumer or classic", args.group_protocol);
     }
+    if args.pipelines == 0 {
+        bail!("invalid --pipelines 0: give at least 1");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(Arc::clone(&stop))?;
+    let args = Arc::new(args);
+    let threads: Vec<_> = (0..args.pipelines)
+        .map(|index| {
+            let (args, stop) = (Arc::clone(&args), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let result = pipeline(&args, index, &stop);
+                // One failed pipeline stops the others.
+                stop.store(true, Ordering::Relaxed);
+                result
+            })
+        })
+        .collect();
+    let mut first_error = None;
+    for thread in threads {
+        let result = thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a pipeline panicked")));
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
 
-    let consumer = consumer(&args)?;
+/// Copies the partitions of pipeline `index` until `stop` is set.
+fn pipeline(args: &Args, index: usize, stop: &AtomicBool) -> anyhow::Result<()> {
+    let consumer = consumer(args)?;
     let topics: Vec<&str> = args.input_topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).context("could not subscribe to the input topics")?;
-    let producer = producer(&args)?;
+    if args.pipelines == 1 {
+        consumer.subscribe(&topics).context("could not subscribe to the input topics")?;
+    } else {
+        consumer.assign(&share_of_partitions(&consumer, &topics, index, args.pipelines)?)?;
+    }
+    let producer = producer(args, index)?;
     producer.init_transactions(COMMIT_TIMEOUT).context("could not initialize transactions")?;
-    eprintln!("smsfold-pipe: copying {} to {} in transactions", topics.join(", "), args.output_topic);
+    eprintln!("smsfold-pipe: pipeline {index} copying {} to {} in transactions", topics.join(", "), args.output_topic);
 
     let max_wait = Duration::from_millis(args.batch_max_wait_ms);
     let idle_wait = Duration::from_millis(args.batch_idle_ms);
@@ -133,8 +171,32 @@ fn main() -> anyhow::Result<()> {
         batches += 1;
         commit(&consumer, &producer, &mut batch)?;
     }
-    eprintln!("smsfold-pipe: stopped after copying {copied} records in {batches} transactions");
+    eprintln!("smsfold-pipe: pipeline {index} stopped after copying {copied} records in {batches} transactions");
     Ok(())
+}
+
+/// Returns the partitions of `topics` whose number modulo `pipelines` is
+/// `index`, to start at the group's committed offsets.
+fn share_of_partitions(
+    consumer: &BaseConsumer,
+    topics: &[&str],
+    index: usize,
+    pipelines: usize,
+) -> anyhow::Result<TopicPartitionList> {
+    let mut share = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), COMMIT_TIMEOUT)
+            .with_context(|| format!("could not read the partitions of {topic}"))?;
+        let partitions = metadata.topics().first().map_or(0, |topic| topic.partitions().len());
+        if partitions == 0 {
+            bail!("topic {topic} has no partitions; create it first");
+        }
+        for partition in (0..partitions).filter(|partition| partition % pipelines == index) {
+            share.add_partition_offset(topic, partition as i32, Offset::Stored)?;
+        }
+    }
+    Ok(share)
 }
 
 fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
@@ -147,7 +209,7 @@ fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
         .set("isolation.level", "read_committed")
         // smsfold's prefetch: without it the pipe's consumer stalls for
         // librdkafka's 1 s fetch back-off whenever its queue is full.
-        .set("queued.max.messages.kbytes", "4096")
+        .set("queued.max.messages.kbytes", (4096 / args.pipelines).max(1024).to_string())
         .set("fetch.queue.backoff.ms", "10");
     if args.group_protocol == "consumer" {
         config.set("group.protocol", "consumer").set("group.remote.assignor", "range");
@@ -161,7 +223,7 @@ fn consumer(args: &Args) -> anyhow::Result<BaseConsumer> {
 }
 
 /// Creates the producer with smsfold's settings.
-fn producer(args: &Args) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+fn producer(args: &Args, index: usize) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &args.bootstrap_servers)
@@ -169,7 +231,7 @@ fn producer(args: &Args) -> anyhow::Result<ThreadedProducer<DefaultProducerConte
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
-        .set("transactional.id", format!("{}-pipe", args.group_id))
+        .set("transactional.id", format!("{}-pipe-{index}", args.group_id))
         .set("transaction.timeout.ms", "10000");
     for (key, value) in &args.kafka_properties {
         config.set(key, value);

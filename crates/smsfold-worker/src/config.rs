@@ -7,6 +7,13 @@ use std::time::Duration;
 use smsfold_smpp::StateTable;
 use smsfold_wire::Format;
 
+/// Pipelines per process unless configured.
+pub const DEFAULT_PIPELINES: usize = 1;
+
+/// The most pipelines a process may run: each holds a consumer, a producer
+/// and a thread.
+pub const MAX_PIPELINES: usize = 64;
+
 /// Topic names. Inputs belong to the platform; outputs and internal topics
 /// to smsfold, which creates them when they are missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +121,10 @@ pub struct WorkerConfig {
     /// zombie at once. Instances of one group need distinct ids.
     pub instance_id: String,
     pub guarantee: Guarantee,
+    /// Pipelines this process runs, each a group member with its own
+    /// producer and transactional id (`instance_id`, then
+    /// `{instance_id}-pipeline-{n}`), so that they commit in parallel.
+    pub pipelines: usize,
     pub group_protocol: GroupProtocol,
     pub topics: Topics,
     /// Format of the status changes smsfold publishes.
@@ -162,6 +173,7 @@ impl WorkerConfig {
             group_id: "smsfold".to_owned(),
             instance_id: default_instance_id(),
             guarantee: Guarantee::ExactlyOnce,
+            pipelines: DEFAULT_PIPELINES,
             group_protocol: GroupProtocol::Consumer,
             topics: Topics::default(),
             output_format: Format::Json,
@@ -219,6 +231,12 @@ impl WorkerConfig {
                     format!("names topic {topic:?}, which {other} uses too; give each topic its own name"),
                 ));
             }
+        }
+        if !(1..=MAX_PIPELINES).contains(&self.pipelines) {
+            return Err(ConfigError::new(
+                "pipelines",
+                format!("is {}; set a number from 1 to {MAX_PIPELINES}, e.g. the number of CPUs", self.pipelines),
+            ));
         }
         if self.max_record_bytes == 0 {
             return Err(ConfigError::new("max_record_bytes", "is 0; set a positive size in bytes, e.g. 1048576"));

@@ -16,6 +16,9 @@ pub enum WorkerError {
     /// the batch's offsets were not committed, so a restart redoes it.
     #[error("could not deliver a record to topic {topic:?}: {error}")]
     Delivery { topic: String, error: KafkaError },
+    /// A pipeline could not start or ended without a result.
+    #[error("a pipeline failed: {0}")]
+    Pipeline(String),
     #[error("HTTP server on {addr} failed: {error}")]
     Http { addr: std::net::SocketAddr, error: std::io::Error },
 }

@@ -1,10 +1,9 @@
 //! The worker's HTTP endpoints: `/metrics` for Prometheus, `/healthz`,
 //! `/readyz`, and read-only JSON views of the projections this instance
-//! contains (`/campaigns`, `/campaigns/{id}`, `/messages/{id}`).
+//! contains, over all its pipelines (`/campaigns`, `/campaigns/{id}`,
+//! `/messages/{id}`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,24 +17,22 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::error::WorkerError;
-use crate::projections::Projections;
+use crate::pipelines::ProcessView;
 
 #[derive(Clone)]
 struct AppState {
     metrics: Option<PrometheusHandle>,
-    projections: Arc<Mutex<Projections>>,
-    ready: Arc<AtomicBool>,
+    view: ProcessView,
 }
 
 /// Binds `addr` and serves until `shutdown` turns true.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Option<PrometheusHandle>,
-    projections: Arc<Mutex<Projections>>,
-    ready: Arc<AtomicBool>,
+    view: ProcessView,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
-    let state = AppState { metrics, projections, ready };
+    let state = AppState { metrics, view };
     let app = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -65,7 +62,7 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn readiness(State(state): State<AppState>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
+    if state.view.is_ready() {
         "ready\n".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: no partitions assigned yet\n").into_response()
@@ -73,13 +70,12 @@ async fn readiness(State(state): State<AppState>) -> Response {
 }
 
 async fn list_campaigns(State(state): State<AppState>) -> Json<Value> {
-    let projections = state.projections.lock().unwrap_or_else(|e| e.into_inner());
-    let campaigns: Vec<Value> = projections.campaign_projections().iter().map(campaign_json).collect();
+    let campaigns: Vec<Value> = state.view.campaign_projections().iter().map(campaign_json).collect();
     Json(json!({ "campaigns": campaigns }))
 }
 
 async fn show_campaign(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let projection = state.projections.lock().unwrap_or_else(|e| e.into_inner()).campaign(&id);
+    let projection = state.view.campaign(&id);
     match projection {
         Some(projection) => Json(campaign_json(&projection)).into_response(),
         None => (StatusCode::NOT_FOUND, format!("campaign {id:?} is not held by this instance\n")).into_response(),
@@ -87,7 +83,7 @@ async fn show_campaign(State(state): State<AppState>, Path(id): Path<String>) ->
 }
 
 async fn show_message(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let projection = state.projections.lock().unwrap_or_else(|e| e.into_inner()).message(&id);
+    let projection = state.view.message(&id);
     match projection {
         Some(projection) => Json(message_json(&projection)).into_response(),
         None => (StatusCode::NOT_FOUND, format!("message {id:?} is not held by this instance\n")).into_response(),

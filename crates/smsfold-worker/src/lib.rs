@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod output;
+pub mod pipelines;
 pub mod processor;
 pub mod projections;
 pub mod topics;
@@ -26,5 +27,6 @@ pub mod worker;
 
 pub use config::{ConfigError, GroupProtocol, Guarantee, Topics, WorkerConfig};
 pub use error::WorkerError;
+pub use pipelines::{Pipelines, ProcessView};
 pub use projections::Projections;
 pub use worker::Worker;

@@ -38,6 +38,7 @@ use crate::error::WorkerError;
 use crate::metrics;
 use crate::output::{Output, Outputs};
 use crate::partition_map::PartitionMap;
+use crate::pipelines::{ProcessView, Share};
 use crate::processor::Processor;
 use crate::publisher::{self, Publisher};
 use crate::replay::Replay;
@@ -53,13 +54,28 @@ const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
 /// predecessor with the same instance id is still a member.
 const REJOIN_BACKOFF: Duration = Duration::from_millis(500);
 
+/// What the consumers of one process prefetch together, in KiB.
+const PROCESS_PREFETCH_KBYTES: usize = 4096;
+
+/// The least one pipeline's consumer prefetches, in KiB.
+const MIN_PREFETCH_KBYTES: usize = 1024;
+
+/// Returns what each consumer of a process with `pipelines` pipelines
+/// prefetches: the process's share, so that more pipelines do not hold more
+/// prefetched records, but never less than [`MIN_PREFETCH_KBYTES`].
+fn prefetch_kbytes(pipelines: usize) -> usize {
+    (PROCESS_PREFETCH_KBYTES / pipelines.max(1)).max(MIN_PREFETCH_KBYTES)
+}
+
 /// A configured worker, ready to run.
 pub struct Worker {
     config: WorkerConfig,
     /// Input offsets below which outputs were published before a rebuild.
     replay: Replay,
-    projections: Arc<Mutex<Projections>>,
-    ready: Arc<AtomicBool>,
+    /// This pipeline's projections and readiness.
+    share: Share,
+    /// Every pipeline of the process, for the gauges.
+    view: ProcessView,
 }
 
 /// The stage partitions whose state this worker holds.
@@ -76,10 +92,19 @@ struct Held {
 }
 
 impl Worker {
-    /// Checks the configuration; connects nothing yet.
+    /// Checks the configuration; connects nothing yet. The worker is one
+    /// pipeline whatever `config.pipelines` says: [`crate::Pipelines`] runs
+    /// several.
     pub fn new(config: WorkerConfig) -> Result<Self, WorkerError> {
+        let share = Share::default();
+        let view = ProcessView::new(vec![share.clone()]);
+        Worker::sharing(config, share, view)
+    }
+
+    /// A worker that is one of the pipelines in `view`.
+    pub(crate) fn sharing(config: WorkerConfig, share: Share, view: ProcessView) -> Result<Self, WorkerError> {
         config.validate()?;
-        Ok(Worker { config, replay: Replay::default(), projections: Arc::default(), ready: Arc::default() })
+        Ok(Worker { config, replay: Replay::default(), share, view })
     }
 
     /// Makes the worker replay: status changes and dead letters caused by
@@ -93,22 +118,38 @@ impl Worker {
 
     /// Returns the projections, shared with the running worker.
     pub fn projections(&self) -> Arc<Mutex<Projections>> {
-        Arc::clone(&self.projections)
+        Arc::clone(&self.share.projections)
     }
 
     /// Returns the flag that is true while partitions are assigned and their
     /// state is restored.
     pub fn ready(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.ready)
+        Arc::clone(&self.share.ready)
+    }
+
+    /// Returns this pipeline's instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.config.instance_id
+    }
+
+    /// Returns the view of every pipeline of the process, for the HTTP
+    /// server.
+    pub fn view(&self) -> ProcessView {
+        self.view.clone()
+    }
+
+    /// Records whether this pipeline is ready, and exports the process's
+    /// readiness.
+    fn set_ready(&self, ready: bool) {
+        self.share.ready.store(ready, Ordering::Release);
+        metrics::ready(self.view.is_ready());
     }
 
     /// Runs until `shutdown` turns true, then commits the open batch and
     /// returns.
-    // NOTE: one worker has one transactional producer, so one transaction
-    // at a time; its throughput is bound by the commit cycle, not by CPU.
-    // Several workers per process (own consumer, producer and
-    // transactional id) would commit in parallel, as Kafka Streams' stream
-    // threads do; today that takes several instances.
+    // One worker has one transactional producer, so one transaction at a
+    // time; `Pipelines` runs several workers in one process to commit in
+    // parallel.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let config = &self.config;
         let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
@@ -124,10 +165,10 @@ impl Worker {
         // NOTE: a commit waits mostly for the acknowledgement of one
         // produce request per partition the batch wrote (about 36 in the
         // comparison), which the broker serves one at a time on this
-        // producer's connection. A second producer taking turns would add
-        // a connection, but with two the chaos test once left a hanging
-        // transaction, and whether they caused it is not known
-        // (BENCHMARKS.md has the figures and the findings).
+        // producer's connection. Two pipelines, each with its own
+        // connection and half the partitions, did not shorten that wait on
+        // two cores (BENCHMARKS.md, "Pipelines"), so the latency target is
+        // still missed.
         let producer = Arc::new(publisher::create(&self.producer_config()).map_err(WorkerError::Kafka)?);
         if exactly_once {
             producer.init_transactions(COMMIT_TIMEOUT).map_err(WorkerError::Kafka)?;
@@ -235,7 +276,7 @@ impl Worker {
                     }
                     let mut outputs = Outputs::default();
                     {
-                        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
                         processor.process(&record, &mut projections, &mut outputs);
                     }
                     if self.replay.is_replayed(&record) {
@@ -343,8 +384,7 @@ impl Worker {
             warn!(%error, "could not commit the last batch; it is aborted and will be redone by the next owner");
             let _ = consumer.context().abort();
         }
-        self.ready.store(false, Ordering::Release);
-        metrics::ready(false);
+        self.set_ready(false);
         info!("worker stopped");
         Ok(())
     }
@@ -362,7 +402,7 @@ impl Worker {
             producer: Arc::clone(producer),
             inflight: Mutex::default(),
             exactly_once,
-            ready: Arc::clone(&self.ready),
+            ready: Arc::clone(&self.share.ready),
         };
         let consumer: StreamConsumer<WorkerContext> =
             self.consumer_config().create_with_context(context).map_err(WorkerError::Kafka)?;
@@ -419,7 +459,7 @@ impl Worker {
         let new_campaigns: Vec<i32> = campaigns.difference(&held.campaigns).copied().collect();
         let new_carriers: Vec<i32> = carriers.difference(&held.carriers).copied().collect();
         {
-            let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+            let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
             projections.messages.retain(|partition, _| messages.contains(partition));
             projections.campaigns.retain(|partition, _| campaigns.contains(partition));
             projections.carriers.retain(|partition, _| carriers.contains(partition));
@@ -429,8 +469,8 @@ impl Worker {
         held.campaigns = campaigns;
         held.carriers = carriers;
         held.assigned = assignment.iter().cloned().collect();
-        self.ready.store(true, Ordering::Release);
-        metrics::ready(true);
+        self.share.assigned.store(true, Ordering::Release);
+        self.set_ready(true);
         Ok(())
     }
 
@@ -482,7 +522,7 @@ impl Worker {
             Partitions { stage: Stage::Carrier, changelog: &carrier_changelog, partitions: carriers },
         ];
         let restored = restore::restore(&client, &stages)?;
-        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+        let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
         projections.messages.extend(restored.messages);
         projections.campaigns.extend(restored.campaigns);
         projections.carriers.extend(restored.carriers);
@@ -500,8 +540,7 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         warn!(error = cause, "aborting the open batch and rewinding to the last commit");
         metrics::transaction_aborted("commit_failed");
-        self.ready.store(false, Ordering::Release);
-        metrics::ready(false);
+        self.set_ready(false);
 
         let context = consumer.context();
         let started = Instant::now();
@@ -541,14 +580,13 @@ impl Worker {
         let campaigns: Vec<i32> = held.campaigns.iter().copied().collect();
         let carriers: Vec<i32> = held.carriers.iter().copied().collect();
         {
-            let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+            let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
             projections.messages.clear();
             projections.campaigns.clear();
             projections.carriers.clear();
         }
         self.restore_into(&messages, &campaigns, &carriers)?;
-        self.ready.store(true, Ordering::Release);
-        metrics::ready(true);
+        self.set_ready(true);
         Ok(())
     }
 
@@ -567,7 +605,7 @@ impl Worker {
         };
         let message_changelog = config.message_changelog();
         let campaign_changelog = config.campaign_changelog();
-        let mut projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+        let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
         let mut evicted_messages = 0;
         for (&partition, fold) in projections.messages.iter_mut() {
             let eviction = fold.evict(config.retention);
@@ -629,11 +667,12 @@ impl Worker {
         for (topic, partition, timestamp) in last_timestamps.drain() {
             metrics::consumer_lag_seconds(&topic, partition, (now - timestamp) as f64 / 1000.0);
         }
-        let projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
-        metrics::live_messages(projections.live_messages());
-        let (pending_receipts, carrier_links) = projections.carrier_join_sizes();
+        // Each pipeline exports the totals of all, so the gauges are the
+        // process's whichever pipeline wrote them last.
+        metrics::live_messages(self.view.live_messages());
+        let (pending_receipts, carrier_links) = self.view.carrier_join_sizes();
         metrics::carrier_join_state(pending_receipts, carrier_links);
-        for (status, count) in projections.campaigns_by_status() {
+        for (status, count) in self.view.campaigns_by_status() {
             metrics::campaigns_in_status(status.as_str(), count);
         }
     }
@@ -668,10 +707,11 @@ impl Worker {
             .set("statistics.interval.ms", "5000")
             // librdkafka delays a full queue's next fetch by
             // `fetch.queue.backoff.ms` (1 s by default), which stalls a
-            // worker that drains it faster. A 4 MiB queue topped up every
-            // 10 ms measured best (BENCHMARKS.md, "The consumer's fetch
-            // back-off").
-            .set("queued.max.messages.kbytes", "4096")
+            // worker that drains it faster. A 4 MiB queue per process,
+            // shared out among its pipelines and topped up every 10 ms,
+            // measured best (BENCHMARKS.md, "The consumer's fetch back-off"
+            // and "Pipelines").
+            .set("queued.max.messages.kbytes", prefetch_kbytes(self.config.pipelines).to_string())
             .set("fetch.queue.backoff.ms", "10");
         // Range assignment gives each member the same partition numbers of
         // topics with equal partition counts, which keeps the message
@@ -713,5 +753,18 @@ impl Worker {
             config.set(key, value);
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch_kbytes;
+
+    #[test]
+    fn prefetch_shared_among_pipelines() {
+        assert_eq!(prefetch_kbytes(1), 4096);
+        assert_eq!(prefetch_kbytes(2), 2048);
+        assert_eq!(prefetch_kbytes(3), 1365);
+        assert_eq!(prefetch_kbytes(8), 1024);
     }
 }

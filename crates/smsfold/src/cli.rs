@@ -168,6 +168,10 @@ pub struct WorkerArgs {
     /// Delivery guarantee of the published changes [default: exactly-once]
     #[arg(long, env = "SMSFOLD_GUARANTEE", value_enum)]
     pub guarantee: Option<GuaranteeArg>,
+    /// Pipelines in this process, each a group member with its own
+    /// transactional producer, committing in parallel [default: 1]
+    #[arg(long, env = "SMSFOLD_PIPELINES", value_name = "COUNT")]
+    pub pipelines: Option<usize>,
     /// Format of the published status changes [default: json]
     #[arg(long, env = "SMSFOLD_OUTPUT_FORMAT", value_enum)]
     pub output_format: Option<OutputFormat>,

@@ -22,6 +22,7 @@ pub struct FileSettings {
     pub instance_id: Option<String>,
     pub group_protocol: Option<GroupProtocolArg>,
     pub guarantee: Option<GuaranteeArg>,
+    pub pipelines: Option<usize>,
     pub output_format: Option<OutputFormat>,
     pub max_record_bytes: Option<usize>,
     pub batch_max_records: Option<usize>,

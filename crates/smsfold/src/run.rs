@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use smsfold_worker::{http, metrics, Worker, WorkerConfig, WorkerError};
+use smsfold_worker::{http, metrics, Pipelines, WorkerConfig, WorkerError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -27,7 +27,7 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
     info!(config = %settings::render_line(&resolved.rows(&config)), "effective configuration");
 
     let http_addr = config.http_addr.unwrap_or(DEFAULT_HTTP_ADDR);
-    let worker = Worker::new(config).map_err(|error| worker_error(error, resolved))?;
+    let pipelines = Pipelines::new(config).map_err(|error| worker_error(error, resolved))?;
     let metrics = metrics::install_with_commit(crate::version::COMMIT).context("could not install the Prometheus recorder")?;
     let mut signals = listen_for_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -47,7 +47,7 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
             upkeep.run_upkeep();
         })
         .context("could not start the metrics upkeep thread")?;
-    let serving = http::serve(http_addr, Some(metrics), worker.projections(), worker.ready(), shutdown.clone());
+    let serving = http::serve(http_addr, Some(metrics), pipelines.view(), shutdown.clone());
     let server = tokio::spawn(async move {
         if let Err(error) = serving.await {
             let _ = server_failed_tx.send(format!("{error}; set http_addr to a free address"));
@@ -61,7 +61,7 @@ pub async fn run(config: WorkerConfig, resolved: &Resolved) -> anyhow::Result<()
     };
     info!(%http_addr, "serving /metrics, /healthz and /readyz");
 
-    let running = tokio::spawn(worker.run(shutdown));
+    let running = tokio::spawn(pipelines.run(shutdown));
     let worker_done = async {
         match running.await {
             Ok(result) => result.map_err(|error| worker_error(error, resolved)),

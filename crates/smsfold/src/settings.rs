@@ -145,6 +145,7 @@ pub fn resolve(
         overlay.apply(&mut settings.instance_id, &worker.instance_id, "instance_id");
         overlay.apply(&mut settings.group_protocol, &worker.group_protocol, "group_protocol");
         overlay.apply(&mut settings.guarantee, &worker.guarantee, "guarantee");
+        overlay.apply(&mut settings.pipelines, &worker.pipelines, "pipelines");
         overlay.apply(&mut settings.output_format, &worker.output_format, "output_format");
         overlay.apply(&mut settings.max_record_bytes, &worker.max_record_bytes, "max_record_bytes");
         overlay.apply(&mut settings.batch_max_records, &worker.batch_max_records, "batch_max_records");
@@ -299,6 +300,7 @@ impl Resolved {
         set(&mut config.instance_id, &settings.instance_id);
         set(&mut config.group_protocol, &settings.group_protocol.map(worker_group_protocol));
         set(&mut config.guarantee, &settings.guarantee.map(worker_guarantee));
+        set(&mut config.pipelines, &settings.pipelines);
         set(&mut config.output_format, &settings.output_format.map(worker_format));
         set(&mut config.max_record_bytes, &settings.max_record_bytes);
         set(&mut config.batch_max_records, &settings.batch_max_records);
@@ -347,6 +349,7 @@ impl Resolved {
         row("instance_id", Some(text(&config.instance_id)));
         row("group_protocol", Some(text(group_protocol_name(config.group_protocol))));
         row("guarantee", Some(text(guarantee_name(config.guarantee))));
+        row("pipelines", Some(integer(config.pipelines as u128)));
         row("output_format", Some(text(format_name(config.output_format))));
         row("max_record_bytes", Some(integer(config.max_record_bytes as u128)));
         row("batch_max_records", Some(integer(config.batch_max_records as u128)));

@@ -273,7 +273,7 @@ fn help_defaults_match_effective_defaults() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 23, "settings with a stated default");
+    assert_eq!(checked, 24, "settings with a stated default");
 }
 
 #[test]
