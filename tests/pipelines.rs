@@ -227,4 +227,16 @@ async fn pipelines_share_partitions_and_views() {
     let log = running.log();
     assert!(exit.success(), "{log}");
     assert_eq!(log.matches("worker stopped").count(), PIPELINES, "{log}");
+
+    // Every line the worker crate logs, restores included, names its pipeline.
+    let unnamed: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|entry| {
+                entry["target"].as_str().is_some_and(|target| target.starts_with("smsfold_worker"))
+                    && entry["span"]["instance_id"].is_null()
+            })
+        })
+        .collect();
+    assert!(unnamed.is_empty(), "lines without a pipeline: {unnamed:#?}");
 }

@@ -147,7 +147,8 @@ impl Pipelines {
             let (end, ended) = oneshot::channel();
             let stopping = stopping.clone();
             // Every log line of a pipeline names it.
-            let span = info_span!("pipeline", instance_id = %worker.instance_id());
+            let instance_id = worker.instance_id().to_owned();
+            let span = info_span!("pipeline", instance_id = %instance_id);
             std::thread::Builder::new()
                 .name(format!("pipeline-{index}"))
                 .spawn(move || {
@@ -159,7 +160,7 @@ impl Pipelines {
                     let _ = end.send(result);
                 })
                 .map_err(|error| WorkerError::Pipeline(format!("could not start thread pipeline-{index}: {error}")))?;
-            ends.push(async move { (index, ended.await) });
+            ends.push(async move { (instance_id, ended.await) });
         }
 
         let mut first_error = None;
@@ -172,13 +173,13 @@ impl Pipelines {
                     }
                 }
                 ended = running.next() => {
-                    let Some((index, ended)) = ended else { break };
+                    let Some((instance_id, ended)) = ended else { break };
                     let result = ended.unwrap_or_else(|_| Err(WorkerError::Pipeline("its thread panicked".to_owned())));
                     if let Err(error) = result {
                         // The caller reports the error itself, with secrets
                         // hidden, so it is not logged here.
                         if first_error.is_none() && count > 1 {
-                            error!(pipeline = index, "a pipeline failed; stopping the others");
+                            error!(%instance_id, "a pipeline failed; stopping the others");
                         }
                         first_error.get_or_insert(error);
                         let _ = stop.send(true);

@@ -50,12 +50,16 @@ pub struct Partitions<'a> {
 pub fn restore(client: &ClientConfig, stages: &[Partitions<'_>]) -> Result<Restored, WorkerError> {
     let started = Instant::now();
     // The changelogs are independent: read them side by side, each with its
-    // own consumer and thread.
+    // own consumer and thread. The threads log in the caller's span, which
+    // names the pipeline.
+    let span = tracing::Span::current();
     let parts: Vec<Result<Restored, WorkerError>> = std::thread::scope(|scope| {
         let threads: Vec<_> = stages
             .iter()
             .map(|stage| {
+                let span = span.clone();
                 scope.spawn(move || {
+                    let _entered = span.enter();
                     let mut part = Restored::default();
                     for &partition in stage.partitions {
                         match stage.stage {
