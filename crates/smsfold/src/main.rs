@@ -5,6 +5,7 @@ mod config_file;
 mod demo;
 mod kafka;
 mod logging;
+mod parse_error;
 mod produce;
 mod progress;
 mod report;
@@ -31,7 +32,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let mut command = Cli::command();
-    let matches = command.get_matches_mut();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match command.try_get_matches_from_mut(&args) {
+        Ok(matches) => matches,
+        Err(error) => {
+            let variable = |name: &str| std::env::var(name).ok();
+            match parse_error::from_environment(&command, &error, &args, variable) {
+                Some(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+                None => error.exit(),
+            }
+        }
+    };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let Some((name, subcommand_matches)) = matches.subcommand() else { unreachable!("clap requires a subcommand") };
     let Some(subcommand) = command.find_subcommand(name) else { unreachable!("clap matched subcommand {name}") };

@@ -32,7 +32,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 pub const KAFKA_PROPERTY_ENV_PREFIX: &str = "SMSFOLD_KAFKA_PROPERTY_";
 
 /// The topic flags' argument ids and the settings they set.
-const TOPIC_ARGS: [(&str, &str); 8] = [
+pub const TOPIC_ARGS: [(&str, &str); 8] = [
     ("message_events_topic", "topics.message_events"),
     ("campaign_events_topic", "topics.campaign_events"),
     ("message_changes_topic", "topics.message_changes"),

@@ -122,6 +122,39 @@ fn invalid_env_value_names_variable() {
 }
 
 #[test]
+fn unparsable_env_value_names_variable() {
+    for (variable, value, expected) in [
+        ("SMSFOLD_PIPELINES", "-1", "invalid setting pipelines (from SMSFOLD_PIPELINES): \"-1\" is not valid: invalid digit"),
+        ("SMSFOLD_BATCH_MAX_RECORDS", "abc", "invalid setting batch_max_records (from SMSFOLD_BATCH_MAX_RECORDS): \"abc\""),
+        ("SMSFOLD_GUARANTEE", "twice", "invalid setting guarantee (from SMSFOLD_GUARANTEE): \"twice\" is not valid: expected one of"),
+    ] {
+        let output = smsfold()
+            .args(["run", "--bootstrap-servers", "127.0.0.1:19092"])
+            .env(variable, value)
+            .output()
+            .expect("smsfold runs");
+        let (_, stderr) = texts(&output);
+
+        assert!(!output.status.success(), "{variable}={value}: exited successfully");
+        assert!(stderr.contains(expected), "{variable}={value}: expected {expected:?} in {stderr}");
+        assert!(stderr.contains(&format!("set {variable} to a value that `smsfold run --help` describes")), "{stderr}");
+    }
+}
+
+#[test]
+fn unparsable_flag_value_names_flag() {
+    let output = smsfold()
+        .args(["run", "--bootstrap-servers", "127.0.0.1:19092", "--pipelines", "abc"])
+        .env("SMSFOLD_PIPELINES", "abc")
+        .output()
+        .expect("smsfold runs");
+    let (_, stderr) = texts(&output);
+
+    assert!(!output.status.success());
+    assert!(stderr.contains("invalid value 'abc' for '--pipelines <COUNT>'"), "{stderr}");
+}
+
+#[test]
 fn missing_bootstrap_named() {
     let output = smsfold().arg("run").output().expect("smsfold runs");
     let (_, stderr) = texts(&output);
