@@ -11,7 +11,10 @@
 //! With `--pipelines N` it copies on N threads, each with its own consumer,
 //! transactional producer and transactional id, as smsfold's pipelines do.
 //! Thread `i` is assigned the partitions whose number modulo N is `i` (no
-//! group rebalancing), and the whole process prefetches 4 MiB, shared out.
+//! group rebalancing), and the process prefetches 4 MiB, shared out, but at
+//! least 1 MiB per thread. Its commits then carry no group generation, so
+//! give every run a fresh group: nothing fences a thread of an earlier run
+//! with more pipelines.
 //!
 //! Delivery guarantee: exactly once while it runs alone in its group. Any
 //! error (a failed delivery, a commit that fails or times out, a fatal

@@ -17,6 +17,7 @@ use tracing::{error, info_span, Instrument};
 
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
+use crate::metrics;
 use crate::projections::Projections;
 use crate::worker::Worker;
 
@@ -41,11 +42,20 @@ impl Share {
 #[derive(Debug, Clone, Default)]
 pub struct ProcessView {
     shares: Arc<[Share]>,
+    /// Serializes the readiness gauge's updates, so that the last one
+    /// written saw every pipeline's latest state.
+    readiness_gauge: Arc<Mutex<()>>,
 }
 
 impl ProcessView {
     pub fn new(shares: Vec<Share>) -> Self {
-        ProcessView { shares: shares.into() }
+        ProcessView { shares: shares.into(), readiness_gauge: Arc::default() }
+    }
+
+    /// Sets the `smsfold_ready` gauge to the process's readiness.
+    pub fn export_readiness(&self) {
+        let _serialized = self.readiness_gauge.lock().unwrap_or_else(|e| e.into_inner());
+        metrics::ready(self.is_ready());
     }
 
     /// True when at least one pipeline is ready and none is restoring. A

@@ -95,7 +95,8 @@ impl Worker {
     /// Checks the configuration; connects nothing yet. The worker is one
     /// pipeline whatever `config.pipelines` says: [`crate::Pipelines`] runs
     /// several.
-    pub fn new(config: WorkerConfig) -> Result<Self, WorkerError> {
+    pub fn new(mut config: WorkerConfig) -> Result<Self, WorkerError> {
+        config.pipelines = 1;
         let share = Share::default();
         let view = ProcessView::new(vec![share.clone()]);
         Worker::sharing(config, share, view)
@@ -142,7 +143,7 @@ impl Worker {
     /// readiness.
     fn set_ready(&self, ready: bool) {
         self.share.ready.store(ready, Ordering::Release);
-        metrics::ready(self.view.is_ready());
+        self.view.export_readiness();
     }
 
     /// Runs until `shutdown` turns true, then commits the open batch and
@@ -340,6 +341,11 @@ impl Worker {
                         () = tokio::time::sleep(REJOIN_BACKOFF) => {}
                     }
                     consumer = self.subscribe(&producer, exactly_once)?;
+                    // The wait above took the change of `shutdown`, so the
+                    // receive at the top of the loop would not see it.
+                    if *shutdown.borrow() {
+                        break;
+                    }
                     continue;
                 }
                 Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
@@ -436,6 +442,9 @@ impl Worker {
     /// Takes over a new assignment: drops the state of partitions no longer
     /// owned and restores the state of newly owned ones from the changelogs.
     fn adopt(&self, assignment: &Assignment, held: &mut Held) -> Result<(), WorkerError> {
+        // From here on the process waits for this pipeline's restore before
+        // it reports ready.
+        self.share.assigned.store(true, Ordering::Release);
         let topics = &self.config.topics;
         let owned = |topic: &str| -> BTreeSet<i32> {
             assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect()
@@ -458,6 +467,11 @@ impl Worker {
         let new_messages: Vec<i32> = messages.difference(&held.messages).copied().collect();
         let new_campaigns: Vec<i32> = campaigns.difference(&held.campaigns).copied().collect();
         let new_carriers: Vec<i32> = carriers.difference(&held.carriers).copied().collect();
+        if !(new_messages.is_empty() && new_campaigns.is_empty() && new_carriers.is_empty()) {
+            // An incremental assignment revokes nothing first, so readiness
+            // drops here for the restore.
+            self.set_ready(false);
+        }
         {
             let mut projections = self.share.projections.lock().unwrap_or_else(|e| e.into_inner());
             projections.messages.retain(|partition, _| messages.contains(partition));
@@ -469,7 +483,6 @@ impl Worker {
         held.campaigns = campaigns;
         held.carriers = carriers;
         held.assigned = assignment.iter().cloned().collect();
-        self.share.assigned.store(true, Ordering::Release);
         self.set_ready(true);
         Ok(())
     }
@@ -708,9 +721,9 @@ impl Worker {
             // librdkafka delays a full queue's next fetch by
             // `fetch.queue.backoff.ms` (1 s by default), which stalls a
             // worker that drains it faster. A 4 MiB queue per process,
-            // shared out among its pipelines and topped up every 10 ms,
-            // measured best (BENCHMARKS.md, "The consumer's fetch back-off"
-            // and "Pipelines").
+            // shared out among up to four pipelines and topped up every
+            // 10 ms, measured best (BENCHMARKS.md, "The consumer's fetch
+            // back-off" and "Pipelines").
             .set("queued.max.messages.kbytes", prefetch_kbytes(self.config.pipelines).to_string())
             .set("fetch.queue.backoff.ms", "10");
         // Range assignment gives each member the same partition numbers of

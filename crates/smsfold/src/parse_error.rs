@@ -38,10 +38,10 @@ pub fn from_environment(
         return None;
     }
 
-    let (subcommand, arg) = command.get_subcommands().find_map(|subcommand| {
-        let arg = subcommand.get_arguments().find(|arg| arg.get_long() == Some(long))?;
-        Some((subcommand.get_name(), arg))
-    })?;
+    // The first argument that names a subcommand is the one that ran.
+    let subcommand = args.iter().skip(1).find_map(|arg| command.find_subcommand(arg.to_str()?))?;
+    let arg = subcommand.get_arguments().find(|arg| arg.get_long() == Some(long))?;
+    let subcommand = subcommand.get_name();
     let variable = arg.get_env()?.to_str()?;
     if env(variable).as_deref() != Some(value.as_str()) {
         return None;
