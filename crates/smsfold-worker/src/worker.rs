@@ -484,6 +484,8 @@ impl Worker {
         held.carriers = carriers;
         held.assigned = assignment.iter().cloned().collect();
         self.set_ready(true);
+        // No batch may commit soon to export the restored state.
+        self.export_state_gauges();
         Ok(())
     }
 
@@ -600,6 +602,8 @@ impl Worker {
         }
         self.restore_into(&messages, &campaigns, &carriers)?;
         self.set_ready(true);
+        // No batch may commit soon to export the restored state.
+        self.export_state_gauges();
         Ok(())
     }
 
@@ -680,8 +684,13 @@ impl Worker {
         for (topic, partition, timestamp) in last_timestamps.drain() {
             metrics::consumer_lag_seconds(&topic, partition, (now - timestamp) as f64 / 1000.0);
         }
-        // Each pipeline exports the totals of all, so the gauges are the
-        // process's whichever pipeline wrote them last.
+        self.export_state_gauges();
+    }
+
+    /// Exports the size of the state. Each pipeline exports the totals of
+    /// all, so the gauges are the process's whichever pipeline wrote them
+    /// last.
+    fn export_state_gauges(&self) {
         metrics::live_messages(self.view.live_messages());
         let (pending_receipts, carrier_links) = self.view.carrier_join_sizes();
         metrics::carrier_join_state(pending_receipts, carrier_links);
