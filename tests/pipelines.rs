@@ -142,7 +142,7 @@ async fn pipelines_share_partitions_and_views() {
         .collect();
     produce(&closings).await;
 
-    // Every campaign completes, whichever pipeline holds it.
+    // Every campaign completes, whichever pipeline folds it.
     let started = Instant::now();
     loop {
         let body = http_get(http, "/campaigns").map(|(_, body)| body).unwrap_or_default();
