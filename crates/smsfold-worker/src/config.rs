@@ -10,7 +10,7 @@ use smsfold_wire::Format;
 /// Pipelines per process unless configured.
 pub const DEFAULT_PIPELINES: usize = 1;
 
-/// The most pipelines a process may run: each holds a consumer, a producer
+/// Maximum pipelines per process, because each has a consumer, a producer
 /// and a thread.
 pub const MAX_PIPELINES: usize = 64;
 

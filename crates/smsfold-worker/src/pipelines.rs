@@ -152,7 +152,7 @@ impl Pipelines {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let (stop, stopping) = watch::channel(false);
         let count = self.workers.len();
-        let mut ends = Vec::with_capacity(self.workers.len());
+        let mut ends = Vec::with_capacity(count);
         for (index, worker) in self.workers.into_iter().enumerate() {
             let (end, ended) = oneshot::channel();
             let stopping = stopping.clone();

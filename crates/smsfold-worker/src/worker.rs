@@ -54,15 +54,15 @@ const ABORT_RETRY_LIMIT: Duration = Duration::from_secs(180);
 /// predecessor with the same instance id is still a member.
 const REJOIN_BACKOFF: Duration = Duration::from_millis(500);
 
-/// What the consumers of one process prefetch together, in KiB.
+/// Prefetch of all the consumers of one process together, in KiB.
 const PROCESS_PREFETCH_KBYTES: usize = 4096;
 
-/// The least one pipeline's consumer prefetches, in KiB.
+/// Minimum prefetch of one pipeline's consumer, in KiB.
 const MIN_PREFETCH_KBYTES: usize = 1024;
 
-/// Returns what each consumer of a process with `pipelines` pipelines
-/// prefetches: the process's share, so that more pipelines do not hold more
-/// prefetched records, but never less than [`MIN_PREFETCH_KBYTES`].
+/// Returns the prefetch of each consumer of a process with `pipelines`
+/// pipelines: an even share of [`PROCESS_PREFETCH_KBYTES`], but at least
+/// [`MIN_PREFETCH_KBYTES`].
 fn prefetch_kbytes(pipelines: usize) -> usize {
     (PROCESS_PREFETCH_KBYTES / pipelines.max(1)).max(MIN_PREFETCH_KBYTES)
 }
@@ -92,9 +92,9 @@ struct Held {
 }
 
 impl Worker {
-    /// Checks the configuration; connects nothing yet. The worker is one
-    /// pipeline whatever `config.pipelines` says: [`crate::Pipelines`] runs
-    /// several.
+    /// Checks the configuration and creates one pipeline, ignoring
+    /// `config.pipelines`; [`crate::Pipelines`] runs several. Connects
+    /// nothing yet.
     pub fn new(mut config: WorkerConfig) -> Result<Self, WorkerError> {
         config.pipelines = 1;
         let share = Share::default();
@@ -102,7 +102,7 @@ impl Worker {
         Worker::sharing(config, share, view)
     }
 
-    /// A worker that is one of the pipelines in `view`.
+    /// Creates a worker that is one of the pipelines in `view`.
     pub(crate) fn sharing(config: WorkerConfig, share: Share, view: ProcessView) -> Result<Self, WorkerError> {
         config.validate()?;
         Ok(Worker { config, replay: Replay::default(), share, view })
