@@ -91,6 +91,7 @@ pub fn expected(config: &WorkloadConfig) -> anyhow::Result<Expected> {
                         status: link.status,
                         segments: link.segments,
                         at: link.at,
+                        previous: link.previous,
                     });
                 }
             }

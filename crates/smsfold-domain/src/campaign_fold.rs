@@ -4,8 +4,20 @@
 //! It takes two inputs, both keyed by campaign id: the campaign's own
 //! lifecycle events, and [`MessageUpdate`]s that the message folds publish
 //! whenever one of the campaign's messages changes status. An update carries
-//! the message's current status rather than a delta, so a repeated or late
-//! update never counts a message twice or moves it back.
+//! the message's current status and the one its previous update carried.
+//!
+//! Two ways to count them:
+//! - [`CampaignFold::record`] keeps an entry per message and takes the
+//!   higher of its status and the update's, so a repeated or late update
+//!   never counts a message twice or moves it back. At-least-once delivery
+//!   needs that.
+//! - [`CampaignFold::count`] keeps no entry: it moves the message's count
+//!   from the previous status to the current one. It is exact when every
+//!   update is applied once and in order, as exactly-once processing
+//!   guarantees, and saves the entry's memory and its changelog record.
+//!
+//! A message that has an entry is always counted by its entry, so a fold
+//! can go from one way to the other.
 //!
 //! When a campaign completes: a dispatch-finished event gives the number of
 //! messages the platform dispatched, and the campaign is Completed as soon
@@ -34,6 +46,9 @@ pub struct MessageUpdate<'a> {
     pub segments: u16,
     /// When the message's status happened.
     pub at: Timestamp,
+    /// The status and segments of the message's previous update, `None` for
+    /// its first.
+    pub previous: Option<(MessageStatus, u16)>,
 }
 
 /// A campaign's message counts.
@@ -154,13 +169,22 @@ impl CampaignState {
         self.advance(CampaignStatus::Completed, at)
     }
 
-    fn record(&mut self, update: &MessageUpdate<'_>) -> bool {
+    /// Counts `update`, keeping an entry for its message when `keep_entry`
+    /// is set. Returns false when the update changed nothing.
+    fn record(&mut self, update: &MessageUpdate<'_>, keep_entry: bool) -> bool {
         let key = MessageKey::of(update.message_id);
         let counts = &mut self.counts;
         match self.messages.get_mut(&key) {
             None => {
+                // Without an entry the counts hold the message as its
+                // previous update left it, if it had one.
+                if let Some((status, segments)) = update.previous {
+                    remove(counts, status, segments);
+                }
                 add(counts, update.status, update.segments);
-                self.messages.insert(key, MessageEntry { status: update.status, segments: update.segments });
+                if keep_entry {
+                    self.messages.insert(key, MessageEntry { status: update.status, segments: update.segments });
+                }
                 true
             }
             Some(entry) => {
@@ -186,11 +210,15 @@ fn add(counts: &mut CampaignCounts, status: MessageStatus, segments: u16) {
     }
 }
 
+/// Takes one message out of the counts. The counts never go below zero,
+/// even for an update whose previous status was never counted (one for a
+/// campaign that was retired and forgotten in between, say).
 fn remove(counts: &mut CampaignCounts, status: MessageStatus, segments: u16) {
-    counts.by_status[status.index()] -= 1;
-    counts.segments -= u64::from(segments);
+    let count = &mut counts.by_status[status.index()];
+    *count = count.saturating_sub(1);
+    counts.segments = counts.segments.saturating_sub(u64::from(segments));
     if status.is_billable() {
-        counts.billable_segments -= u64::from(segments);
+        counts.billable_segments = counts.billable_segments.saturating_sub(u64::from(segments));
     }
 }
 
@@ -270,17 +298,34 @@ impl CampaignFold {
         Ok(change)
     }
 
-    /// Records the current status of one of a campaign's messages.
+    /// Records the current status of one of a campaign's messages, and
+    /// keeps it in an entry of the message, so that a repeated or late
+    /// update counts nothing twice.
     ///
     /// Returns the campaign's status change when the message completes it.
     /// An update for a campaign that left the live state changes nothing.
     pub fn record(&mut self, update: &MessageUpdate<'_>) -> Option<CampaignChange> {
+        self.update(update, true)
+    }
+
+    /// Moves one of a campaign's messages from the status of its previous
+    /// update to its current one, keeping no entry of the message. For
+    /// updates that arrive once each and in order; a message with an entry
+    /// from [`record`](Self::record) or a restore is still counted by it.
+    ///
+    /// Returns the campaign's status change when the message completes it.
+    /// An update for a campaign that left the live state changes nothing.
+    pub fn count(&mut self, update: &MessageUpdate<'_>) -> Option<CampaignChange> {
+        self.update(update, false)
+    }
+
+    fn update(&mut self, update: &MessageUpdate<'_>, keep_entry: bool) -> Option<CampaignChange> {
         if self.retired.contains_key(update.campaign_id) {
             return None;
         }
         self.watermark = self.watermark.max(update.at.as_millis());
         let campaign = self.campaigns.entry_ref(update.campaign_id).or_default();
-        if !campaign.record(update) {
+        if !campaign.record(update, keep_entry) {
             return None;
         }
         campaign.complete_if_done(update.at)
@@ -293,9 +338,17 @@ impl CampaignFold {
         Some((entry.status, entry.segments))
     }
 
+    /// Puts a campaign's counts back as a changelog entry contains them. The
+    /// counts cover every message counted when the entry was written, those
+    /// with an entry of their own included; those entries stay, so that a
+    /// later update of such a message is still counted by its entry.
+    pub fn restore_counts(&mut self, campaign_id: &str, counts: CampaignCounts) {
+        self.campaigns.entry_ref(campaign_id).or_default().counts = counts;
+    }
+
     /// Puts a campaign's lifecycle fields back as `projection` describes
     /// them; its counts are ignored, because they follow from the restored
-    /// messages.
+    /// messages or from [`restore_counts`](Self::restore_counts).
     pub fn restore_campaign(&mut self, projection: &CampaignProjection) {
         if let Some(at) = projection.status_at {
             self.watermark = self.watermark.max(at.as_millis());

@@ -86,6 +86,10 @@ pub struct CampaignLink {
     pub status: MessageStatus,
     pub segments: u16,
     pub at: Timestamp,
+    /// The status and segments of the link sent before this one, `None`
+    /// when the message had no campaign yet. The campaign fold moves the
+    /// message's count from there without keeping an entry per message.
+    pub previous: Option<(MessageStatus, u16)>,
 }
 
 /// The result of applying one event.
@@ -268,7 +272,7 @@ impl MessageFold {
         let segments_grew = next.segments != state.segments;
         let moved = applied.change.is_some() || applied.canceled.is_some();
         if next.campaign != NO_CAMPAIGN && (moved || linked || segments_grew) {
-            applied.campaign = Some(link(&next));
+            applied.campaign = Some(link(&next, Some(&state)));
         }
         self.messages.insert(key, next);
         Ok(applied)
@@ -295,6 +299,7 @@ impl MessageFold {
                 continue;
             }
             let previous = state.status();
+            let before = *state;
             cancel(state, at);
             canceled.push(CanceledMessage {
                 message_id: self.ids.get(state.id_offset).to_owned(),
@@ -304,7 +309,7 @@ impl MessageFold {
                     at,
                     error_code: 0,
                 },
-                campaign: link(state),
+                campaign: link(state, Some(&before)),
             });
         }
         canceled
@@ -390,7 +395,7 @@ impl MessageFold {
         let mut applied = Applied { change: Some(change), ..Applied::default() };
         applied.canceled = self.cancel_if_campaign_cancelled(&mut state);
         if state.campaign != NO_CAMPAIGN {
-            applied.campaign = Some(link(&state));
+            applied.campaign = Some(link(&state, None));
         }
         self.messages.insert(key, state);
         Ok(applied)
@@ -478,12 +483,17 @@ fn cancel(state: &mut MessageState, at: Timestamp) {
     state.error_code = 0;
 }
 
-fn link(state: &MessageState) -> CampaignLink {
+/// Returns the link of `state`, a message with a campaign. `before` is the
+/// message's state before the change, `None` for a new message.
+fn link(state: &MessageState, before: Option<&MessageState>) -> CampaignLink {
     CampaignLink {
         campaign: state.campaign,
         status: state.status(),
         segments: state.segments,
         at: Timestamp::from_millis(state.status_at),
+        // A message with a campaign had a link sent for it when it got the
+        // campaign, and for every change since.
+        previous: before.filter(|before| before.campaign != NO_CAMPAIGN).map(|before| (before.status(), before.segments)),
     }
 }
 

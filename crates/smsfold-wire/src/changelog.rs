@@ -9,7 +9,8 @@
 
 use prost::Message;
 use smsfold_domain::{
-    CampaignProjection, CampaignStatus, Channel, MessageKey, MessageProjection, MessageStatus, Timestamp,
+    CampaignCounts, CampaignProjection, CampaignStatus, Channel, MessageKey, MessageProjection, MessageStatus,
+    Timestamp,
 };
 
 use crate::carrier_join::{CarrierLinkRecord, PendingReceiptRecord};
@@ -31,7 +32,9 @@ const PENDING_RECEIPT_TAG: u8 = b'p';
 pub enum ChangelogEntry {
     Message(MessageProjection),
     Cancellation { campaign_id: String, cause_event_id: String, occurred_at: Timestamp },
-    Campaign(CampaignProjection),
+    /// A campaign's lifecycle fields, and its counts unless the entry was
+    /// written before the changelog kept them.
+    Campaign { projection: CampaignProjection, counts: Option<CampaignCounts> },
     CampaignMessage { campaign_id: String, message_id: String, status: MessageStatus, segments: u16 },
     /// A message that left the live state, remembered until `retired_at`
     /// is more than the retention in the past.
@@ -84,9 +87,10 @@ pub fn cancellation_record(campaign_id: &str, cause_event_id: &str, occurred_at:
     (tagged(CANCELLATION_TAG, &[campaign_id]), value.encode_to_vec())
 }
 
-/// Builds a campaign entry's key and value from its projection; the counts
-/// are left out because they follow from the campaign message entries.
+/// Builds a campaign entry's key and value from its projection, counts
+/// included.
 pub fn campaign_record(projection: &CampaignProjection) -> (Vec<u8>, Vec<u8>) {
+    let counts = &projection.counts;
     let value = internal::CampaignState {
         campaign_id: projection.campaign_id.clone(),
         status: projection.status.map_or(0, |status| status as u32),
@@ -98,6 +102,11 @@ pub fn campaign_record(projection: &CampaignProjection) -> (Vec<u8>, Vec<u8>) {
         dispatched: projection.dispatched,
         has_account_id: projection.account_id.is_some(),
         has_name: projection.name.is_some(),
+        counts: Some(internal::CampaignCountsState {
+            by_status: counts.by_status.to_vec(),
+            segments: counts.segments,
+            billable_segments: counts.billable_segments,
+        }),
     };
     (tagged(CAMPAIGN_TAG, &[&projection.campaign_id]), value.encode_to_vec())
 }
@@ -233,17 +242,21 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
                         .ok_or_else(|| DecodeError::invalid("status", format!("unknown campaign status {number}")))?,
                 ),
             };
-            ChangelogEntry::Campaign(CampaignProjection {
-                campaign_id: state.campaign_id,
-                status,
-                status_at: status.map(|_| Timestamp::from_millis(state.status_at_ms)),
-                account_id: state.has_account_id.then_some(state.account_id),
-                name: state.has_name.then_some(state.name),
-                send_at: state.send_at_ms.map(Timestamp::from_millis),
-                recipients: state.recipients,
-                dispatched: state.dispatched,
-                counts: Default::default(),
-            })
+            let counts = state.counts.map(campaign_counts).transpose()?;
+            ChangelogEntry::Campaign {
+                projection: CampaignProjection {
+                    campaign_id: state.campaign_id,
+                    status,
+                    status_at: status.map(|_| Timestamp::from_millis(state.status_at_ms)),
+                    account_id: state.has_account_id.then_some(state.account_id),
+                    name: state.has_name.then_some(state.name),
+                    send_at: state.send_at_ms.map(Timestamp::from_millis),
+                    recipients: state.recipients,
+                    dispatched: state.dispatched,
+                    counts: counts.unwrap_or_default(),
+                },
+                counts,
+            }
         }
         Some(&CAMPAIGN_MESSAGE_TAG) => {
             let state = internal::CampaignMessageState::decode(value)?;
@@ -270,6 +283,16 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
         _ => return Err(DecodeError::invalid("key", "unknown changelog key tag")),
     };
     Ok(Some(entry))
+}
+
+fn campaign_counts(state: internal::CampaignCountsState) -> Result<CampaignCounts, DecodeError> {
+    let mut counts = CampaignCounts { segments: state.segments, billable_segments: state.billable_segments, ..Default::default() };
+    if state.by_status.len() > counts.by_status.len() {
+        let detail = format!("{} message statuses counted; smsfold knows {}", state.by_status.len(), counts.by_status.len());
+        return Err(DecodeError::invalid("counts", detail));
+    }
+    counts.by_status[..state.by_status.len()].copy_from_slice(&state.by_status);
+    Ok(counts)
 }
 
 fn millis(value: &[u8]) -> Result<Timestamp, DecodeError> {
@@ -363,10 +386,33 @@ mod tests {
             send_at: Some(Timestamp::from_millis(9)),
             recipients: Some(0),
             dispatched: None,
-            counts: Default::default(),
+            counts: CampaignCounts {
+                by_status: [3, 0, 0, 0, 0, 0, 2, 0, 1, 0, 7],
+                segments: 19,
+                billable_segments: 4,
+            },
         };
         let (key, value) = campaign_record(&projection);
-        assert_eq!(decode(&key, Some(&value)).unwrap(), Some(ChangelogEntry::Campaign(projection)));
+        let counts = Some(projection.counts);
+        assert_eq!(decode(&key, Some(&value)).unwrap(), Some(ChangelogEntry::Campaign { projection, counts }));
+    }
+
+    #[test]
+    fn campaign_entry_without_counts_decodes_as_such() {
+        // As smsfold wrote campaign entries before it kept counts in them.
+        let state = internal::CampaignState { campaign_id: "c-1".into(), status: 1, ..Default::default() };
+        let decoded = decode(&campaign_key("c-1"), Some(&state.encode_to_vec())).unwrap();
+        let Some(ChangelogEntry::Campaign { projection, counts }) = decoded else { panic!("not a campaign entry: {decoded:?}") };
+        assert_eq!(counts, None);
+        assert_eq!(projection.counts, CampaignCounts::default());
+    }
+
+    #[test]
+    fn campaign_entry_with_too_many_statuses_is_rejected() {
+        let counts = internal::CampaignCountsState { by_status: vec![1; 12], ..Default::default() };
+        let state = internal::CampaignState { campaign_id: "c-1".into(), counts: Some(counts), ..Default::default() };
+        let error = decode(&campaign_key("c-1"), Some(&state.encode_to_vec())).unwrap_err();
+        assert!(error.to_string().contains("12 message statuses"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct MessageUpdateRecord {
     pub segments: u16,
     pub status_at: Timestamp,
     pub cause_event_id: String,
+    /// The status and segments of the message's previous update, `None` for
+    /// its first.
+    pub previous: Option<(MessageStatus, u16)>,
 }
 
 /// A campaign cancellation for the message stages.
@@ -34,6 +37,8 @@ impl MessageUpdateRecord {
             segments: u32::from(self.segments),
             status_at_ms: self.status_at.as_millis(),
             cause_event_id: self.cause_event_id.clone(),
+            previous_status: self.previous.map(|(status, _)| u32::from(status.rank())),
+            previous_segments: self.previous.map_or(0, |(_, segments)| u32::from(segments)),
         };
         message.encode(buf).unwrap_or_default();
     }
@@ -43,10 +48,20 @@ impl MessageUpdateRecord {
     }
 
     fn from_proto(message: internal::MessageUpdate) -> Result<Self, DecodeError> {
-        let status = u8::try_from(message.status)
-            .ok()
-            .and_then(MessageStatus::from_rank)
-            .ok_or_else(|| DecodeError::invalid("status", format!("unknown status number {}", message.status)))?;
+        let status_of = |field, number: u32| {
+            u8::try_from(number)
+                .ok()
+                .and_then(MessageStatus::from_rank)
+                .ok_or_else(|| DecodeError::invalid(field, format!("unknown status number {number}")))
+        };
+        let status = status_of("status", message.status)?;
+        let previous = match message.previous_status {
+            Some(number) => Some((
+                status_of("previous_status", number)?,
+                u16::try_from(message.previous_segments).unwrap_or(u16::MAX),
+            )),
+            None => None,
+        };
         if message.campaign_id.is_empty() {
             return Err(DecodeError::MissingField("campaign_id"));
         }
@@ -60,6 +75,7 @@ impl MessageUpdateRecord {
             segments: u16::try_from(message.segments).unwrap_or(u16::MAX),
             status_at: Timestamp::from_millis(message.status_at_ms),
             cause_event_id: message.cause_event_id,
+            previous,
         })
     }
 }
@@ -101,6 +117,8 @@ impl MessageUpdatePack {
             segments: u32::from(update.segments),
             status_at_ms: update.status_at.as_millis(),
             cause_event_id: update.cause_event_id,
+            previous_status: update.previous.map(|(status, _)| u32::from(status.rank())),
+            previous_segments: update.previous.map_or(0, |(_, segments)| u32::from(segments)),
         });
         self.message.encoded_len()
     }
@@ -160,6 +178,7 @@ mod tests {
             segments: 2,
             status_at: Timestamp::from_millis(at),
             cause_event_id: format!("EV-{message_id}-{at}"),
+            previous: None,
         }
     }
 
@@ -182,6 +201,32 @@ mod tests {
         assert_eq!(*sizes.last().unwrap(), encoded.len());
         assert!(sizes.windows(2).all(|pair| pair[0] < pair[1]));
         assert_eq!(MessageUpdatePack::decode(&encoded).unwrap(), updates.to_vec());
+    }
+
+    #[test]
+    fn previous_status_round_trips() {
+        let first = update("SM1", MessageStatus::Queued, 10);
+        let next = MessageUpdateRecord { previous: Some((MessageStatus::Queued, 2)), ..update("SM1", MessageStatus::Sent, 11) };
+        let mut single = Vec::new();
+        next.encode(&mut single);
+        assert_eq!(MessageUpdateRecord::decode(&single).unwrap(), next);
+
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(first.clone());
+        pack.push(next.clone());
+        let decoded = MessageUpdatePack::decode(&pack.encode()).unwrap();
+        assert_eq!(decoded, vec![first, next]);
+        assert_eq!(decoded[0].previous, None);
+        assert_eq!(decoded[1].previous, Some((MessageStatus::Queued, 2)));
+    }
+
+    #[test]
+    fn unknown_previous_status_is_rejected() {
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(MessageUpdateRecord { previous: Some((MessageStatus::Queued, 1)), ..update("SM1", MessageStatus::Sent, 11) });
+        pack.message.updates[0].previous_status = Some(0);
+        let error = MessageUpdatePack::decode(&pack.encode()).unwrap_err();
+        assert!(error.to_string().contains("previous_status"), "{error}");
     }
 
     #[test]

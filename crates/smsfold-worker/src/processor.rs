@@ -75,6 +75,12 @@ pub struct Processor {
     pub campaign_changelog: String,
     /// Changelog of the carrier join stage, partitioned like its topic.
     pub carrier_changelog: String,
+    /// Whether the campaign stage keeps, and writes to its changelog, an
+    /// entry per message, so that an update delivered twice is counted
+    /// once. At-least-once processing needs it; exactly-once processing
+    /// applies each update once and only moves counts (see
+    /// `CampaignFold::count`).
+    pub campaign_message_entries: bool,
     /// Maps the `stat` of SMPP receipts to outcomes.
     pub receipt_states: StateTable,
     /// How long a receipt that names only a carrier id waits for its sent

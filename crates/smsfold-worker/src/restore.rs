@@ -290,8 +290,12 @@ fn apply(
             let fold = restored.messages.entry(partition).or_default();
             fold.restore_cancellation(&campaign_id, &cause_event_id, occurred_at);
         }
-        ChangelogEntry::Campaign(projection) if campaign_stage => {
-            restored.campaigns.entry(partition).or_default().restore_campaign(&projection);
+        ChangelogEntry::Campaign { projection, counts } if campaign_stage => {
+            let fold = restored.campaigns.entry(partition).or_default();
+            fold.restore_campaign(&projection);
+            if let Some(counts) = counts {
+                fold.restore_counts(&projection.campaign_id, counts);
+            }
         }
         ChangelogEntry::CampaignMessage { campaign_id, message_id, status, segments } if campaign_stage => {
             let fold = restored.campaigns.entry(partition).or_default();
@@ -461,6 +465,64 @@ mod tests {
         let message_ids: Vec<&str> = links.iter().map(|link| link.4.as_str()).collect();
         assert_eq!(message_ids, ["m-2", "m-3", "m-5"], "links sorted by join key");
         assert_eq!(pending, [(waiting.join_key.clone(), "r-1".to_owned())]);
+    }
+
+    /// A campaign entry as smsfold wrote them before they held counts.
+    fn campaign_without_counts(projection: &smsfold_domain::CampaignProjection) -> Record {
+        use prost::Message as _;
+        let (key, value) = changelog::campaign_record(projection);
+        let mut state = smsfold_wire::proto::internal::CampaignState::decode(value.as_slice()).expect("a campaign entry");
+        state.counts = None;
+        (key, Some(state.encode_to_vec()))
+    }
+
+    #[test]
+    fn campaign_counts_follow_entries_and_counted_records() {
+        use smsfold_domain::{CampaignFold, CampaignProjection, MessageStatus, MessageUpdate};
+
+        let queued = |message_id: &str| {
+            let (key, value) = changelog::campaign_message_record("c-1", message_id, MessageStatus::Queued, 1);
+            (key, Some(value))
+        };
+        let update = |message_id: &'static str, second: i64| MessageUpdate {
+            campaign_id: "c-1",
+            message_id,
+            status: MessageStatus::Sent,
+            segments: 1,
+            at: Timestamp::from_millis(second),
+            previous: Some((MessageStatus::Queued, 1)),
+        };
+        // At-least-once, or before this format: an entry per message and a
+        // campaign entry without counts.
+        let mut fold = CampaignFold::new();
+        for message_id in ["m-1", "m-2"] {
+            fold.record(&MessageUpdate { previous: None, status: MessageStatus::Queued, ..update(message_id, 1) });
+        }
+        let old_campaign: CampaignProjection = fold.get("c-1").expect("the campaign");
+        // Then exactly-once: m-1 and a new message m-3, which has no entry,
+        // are counted by their previous status, and the campaign entry holds
+        // the counts.
+        fold.count(&update("m-1", 2));
+        fold.count(&MessageUpdate { previous: None, status: MessageStatus::Queued, ..update("m-3", 3) });
+        fold.count(&update("m-3", 4));
+        let counted = fold.get("c-1").expect("the campaign");
+        let (key, value) = changelog::campaign_record(&counted);
+        let records = [queued("m-1"), queued("m-2"), campaign_without_counts(&old_campaign), (key, Some(value))];
+
+        let mut restored = Restored::default();
+        for (key, value) in &records {
+            apply_record(&mut restored, Stage::Campaign, 0, key, value.as_deref());
+        }
+        let restored_fold = restored.campaigns.get_mut(&0).expect("the partition's fold");
+        assert_eq!(restored_fold.get("c-1").map(|c| c.counts), Some(counted.counts));
+        assert_eq!(counted.counts.count(MessageStatus::Sent), 2);
+        assert_eq!(counted.counts.count(MessageStatus::Queued), 1);
+
+        // m-2 still has its entry, so a repeated update of it counts once.
+        restored_fold.count(&update("m-2", 5));
+        restored_fold.count(&update("m-2", 5));
+        let after = restored_fold.get("c-1").expect("the campaign").counts;
+        assert_eq!((after.count(MessageStatus::Sent), after.count(MessageStatus::Queued)), (3, 0));
     }
 
     #[test]

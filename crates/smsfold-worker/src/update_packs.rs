@@ -127,6 +127,7 @@ mod tests {
             segments: 1,
             status_at: Timestamp::from_millis(5),
             cause_event_id: format!("EV-{message_id}"),
+            previous: None,
         }
     }
 

@@ -185,6 +185,7 @@ impl Worker {
             message_changelog: config.message_changelog(),
             campaign_changelog: config.campaign_changelog(),
             carrier_changelog: config.carrier_changelog(),
+            campaign_message_entries: !exactly_once,
             receipt_states: config.receipt_states.clone(),
             unmatched_receipt_wait_ms: i64::try_from(config.unmatched_receipt_wait.as_millis()).unwrap_or(i64::MAX),
             metrics: metrics::EventMetrics::register(),

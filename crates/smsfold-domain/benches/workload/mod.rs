@@ -336,6 +336,7 @@ pub struct UpdateRecord {
     pub status: smsfold_domain::MessageStatus,
     pub segments: u16,
     pub at: Timestamp,
+    pub previous: Option<(smsfold_domain::MessageStatus, u16)>,
 }
 
 /// Folds the workload's events and returns every campaign update the message
@@ -355,6 +356,7 @@ pub fn campaign_updates(workload: &Workload) -> (Vec<UpdateRecord>, MessageFold)
                 status: link.status,
                 segments: link.segments,
                 at: link.at,
+                previous: link.previous,
             });
         }
     }
@@ -373,6 +375,7 @@ pub fn message_update<'a>(
         status: record.status,
         segments: record.segments,
         at: record.at,
+        previous: record.previous,
     }
 }
 

@@ -62,7 +62,18 @@ fn apply(fold: &mut CampaignFold, kind: CampaignEventKind, second: i64) -> Optio
 }
 
 fn update(message_id: &str, status: MessageStatus, segments: u16, second: i64) -> MessageUpdate<'_> {
-    MessageUpdate { campaign_id: CAMPAIGN, message_id, status, segments, at: at(second) }
+    MessageUpdate { campaign_id: CAMPAIGN, message_id, status, segments, at: at(second), previous: None }
+}
+
+/// An update that follows one of `previous` with `segments` segments.
+fn next_update(
+    message_id: &str,
+    previous: MessageStatus,
+    status: MessageStatus,
+    segments: u16,
+    second: i64,
+) -> MessageUpdate<'_> {
+    MessageUpdate { previous: Some((previous, segments)), ..update(message_id, status, segments, second) }
 }
 
 fn projection(fold: &CampaignFold) -> CampaignProjection {
@@ -521,6 +532,7 @@ fn many_messages_counted_and_evicted() {
         status: MessageStatus::Sent,
         segments: 1,
         at: at(7600),
+        previous: None,
     };
     fold.record(&other);
 
@@ -577,6 +589,21 @@ fn updates_strategy() -> impl Strategy<Value = Vec<Vec<(MessageStatus, u16)>>> {
 
 /// Generates an arrival order of `len` updates: every index once, up to
 /// `len` indices again as duplicates, all shuffled.
+/// Generates updates, an arrival order for them, and a position in that
+/// order, from 0 to its length.
+#[allow(clippy::type_complexity)]
+fn updates_in_order_with_position() -> impl Strategy<Value = (Vec<Vec<(MessageStatus, u16)>>, Vec<usize>, usize)> {
+    updates_strategy()
+        .prop_flat_map(|messages| {
+            let total = messages.iter().map(Vec::len).sum();
+            (Just(messages), arrival_order(total))
+        })
+        .prop_flat_map(|(messages, order)| {
+            let len = order.len();
+            (Just(messages), Just(order), 0..=len)
+        })
+}
+
 fn arrival_order(len: usize) -> impl Strategy<Value = Vec<usize>> {
     proptest::collection::vec(0..len, 0..=len).prop_flat_map(move |duplicates| {
         let mut order: Vec<usize> = (0..len).collect();
@@ -652,15 +679,7 @@ proptest! {
 
     #[test]
     fn completion_ignores_arrival_order(
-        (messages, order, dispatch_position) in updates_strategy()
-            .prop_flat_map(|messages| {
-                let total = messages.iter().map(Vec::len).sum();
-                (Just(messages), arrival_order(total))
-            })
-            .prop_flat_map(|(messages, order)| {
-                let len = order.len();
-                (Just(messages), Just(order), 0..=len)
-            })
+        (messages, order, dispatch_position) in updates_in_order_with_position()
     ) {
         let rows = flatten(&messages);
         let dispatched = messages.len() as u64;
@@ -685,6 +704,158 @@ proptest! {
         let expected_status = if settled { CampaignStatus::Completed } else { CampaignStatus::Sending };
         prop_assert_eq!(status_of(&fold), Some(expected_status));
         prop_assert_eq!(completions, usize::from(settled));
+        prop_assert_eq!(counts_of(&fold), expected_counts(&messages));
+    }
+}
+
+#[test]
+fn count_moves_a_message_from_its_previous_status() {
+    let mut fold = sending_fold();
+    fold.count(&update("SM1", MessageStatus::Queued, 1, 3700));
+    fold.count(&next_update("SM1", MessageStatus::Queued, MessageStatus::Sent, 1, 3701));
+    fold.count(&update("SM2", MessageStatus::Queued, 2, 3702));
+    fold.count(&next_update("SM1", MessageStatus::Sent, MessageStatus::Delivered, 1, 3703));
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Queued, 1), (MessageStatus::Delivered, 1)], 3, 1));
+    assert_eq!(fold.message(CAMPAIGN, "SM1"), None, "count keeps no entry");
+}
+
+#[test]
+fn count_moves_grown_segments() {
+    let mut fold = sending_fold();
+    fold.count(&update("SM1", MessageStatus::Sent, 1, 3700));
+    let grown = MessageUpdate { previous: Some((MessageStatus::Sent, 1)), ..update("SM1", MessageStatus::Sent, 3, 3701) };
+    fold.count(&grown);
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 1)], 3, 3));
+}
+
+#[test]
+fn count_completes_the_campaign() {
+    let mut fold = sending_fold();
+    apply(&mut fold, dispatch_finished(2), 3660);
+    fold.count(&update("SM1", MessageStatus::Sent, 1, 3700));
+    let queued = fold.count(&update("SM2", MessageStatus::Queued, 1, 3701));
+    assert_eq!(queued, None);
+
+    let last = fold.count(&next_update("SM2", MessageStatus::Queued, MessageStatus::Failed, 1, 3710));
+
+    assert_eq!(last.as_ref().map(|change| change.status), Some(CampaignStatus::Completed));
+    assert_eq!(last.map(|change| change.counts), Some(counts(&[(MessageStatus::Sent, 1), (MessageStatus::Failed, 1)], 2, 1)));
+}
+
+#[test]
+fn entry_counts_a_message_that_count_updates() {
+    let mut fold = sending_fold();
+    fold.record(&update("SM1", MessageStatus::Queued, 1, 3700));
+    let sent = next_update("SM1", MessageStatus::Queued, MessageStatus::Sent, 1, 3701);
+    fold.count(&sent);
+    // Delivered twice, as at-least-once delivery may: the entry holds the
+    // message, so the second changes nothing.
+    fold.count(&sent);
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 1)], 1, 1));
+    assert_eq!(fold.message(CAMPAIGN, "SM1"), Some((MessageStatus::Sent, 1)));
+}
+
+#[test]
+fn record_after_count_moves_the_counted_message() {
+    let mut fold = sending_fold();
+    fold.count(&update("SM1", MessageStatus::Queued, 1, 3700));
+    let sent = next_update("SM1", MessageStatus::Queued, MessageStatus::Sent, 1, 3701);
+    fold.record(&sent);
+    fold.record(&sent);
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 1)], 1, 1));
+}
+
+#[test]
+fn restored_counts_take_later_updates() {
+    let mut fold = CampaignFold::new();
+    fold.restore_campaign(&projection(&sending_fold()));
+    fold.restore_counts(CAMPAIGN, counts(&[(MessageStatus::Queued, 2)], 2, 0));
+
+    fold.count(&next_update("SM1", MessageStatus::Queued, MessageStatus::Delivered, 1, 3700));
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Queued, 1), (MessageStatus::Delivered, 1)], 2, 1));
+}
+
+#[test]
+fn restored_counts_keep_restored_entries() {
+    let mut fold = CampaignFold::new();
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1);
+    fold.restore_counts(CAMPAIGN, counts(&[(MessageStatus::Queued, 2)], 2, 0));
+
+    // SM1 is counted by its entry; SM2 by its previous status.
+    fold.count(&next_update("SM1", MessageStatus::Queued, MessageStatus::Sent, 1, 3700));
+    fold.count(&next_update("SM2", MessageStatus::Queued, MessageStatus::Sent, 1, 3701));
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 2)], 2, 2));
+}
+
+#[test]
+fn counts_never_go_below_zero() {
+    let mut fold = sending_fold();
+    // A previous status the fold never counted.
+    fold.count(&next_update("SM1", MessageStatus::Sent, MessageStatus::Delivered, 2, 3700));
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Delivered, 1)], 2, 2));
+}
+
+/// One message's updates as (status, segments, previous update).
+type Chain = Vec<(MessageStatus, u16, Option<(MessageStatus, u16)>)>;
+
+/// Turns each message's updates into the updates its message fold would
+/// send: only those that raise its status or segments, each with the one
+/// before it as its previous.
+fn forward_chains(messages: &[Vec<(MessageStatus, u16)>]) -> Vec<Chain> {
+    messages
+        .iter()
+        .map(|updates| {
+            let mut chain = Vec::new();
+            let mut current: Option<(MessageStatus, u16)> = None;
+            for &(status, segments) in updates {
+                let next = match current {
+                    Some((s, g)) => (s.max(status), g.max(segments)),
+                    None => (status, segments),
+                };
+                if current != Some(next) {
+                    chain.push((next.0, next.1, current));
+                    current = Some(next);
+                }
+            }
+            chain
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn count_matches_record_on_updates_in_order(
+        (messages, order, recorded) in updates_in_order_with_position()
+    ) {
+        // Interleave the messages' chains in `order`, keeping each message's
+        // own order, and give the first `recorded` updates to `record`.
+        let chains = forward_chains(&messages);
+        let owners: Vec<usize> = flatten(&messages)
+            .iter()
+            .map(|(message_id, _, _)| message_id[2..].parse().expect("ids are SM and a number"))
+            .collect();
+        let mut next = vec![0; chains.len()];
+        let mut fold = sending_fold();
+        for (position, &index) in order.iter().enumerate() {
+            let message = owners[index];
+            let Some(&(status, segments, previous)) = chains[message].get(next[message]) else { continue };
+            next[message] += 1;
+            let id = format!("SM{message:02}");
+            let update = MessageUpdate { previous, ..update(&id, status, segments, position as i64) };
+            if position < recorded {
+                fold.record(&update);
+            } else {
+                fold.count(&update);
+            }
+        }
+
         prop_assert_eq!(counts_of(&fold), expected_counts(&messages));
     }
 }

@@ -182,6 +182,7 @@ fn first_event_creates_message() {
     assert_eq!(link.status, MessageStatus::Accepted);
     assert_eq!(link.segments, SEGMENTS);
     assert_eq!(link.at, at(5));
+    assert_eq!(link.previous, None);
     assert_eq!(fold.len(), 1);
     assert_eq!(
         fold.get(MESSAGE),
@@ -600,6 +601,8 @@ fn queued_linked_after_cancel_is_canceled() {
     assert_eq!(applied.change, None);
     assert_eq!(applied.canceled, Some(change(Some(MessageStatus::Queued), MessageStatus::Canceled, 100, 0)));
     assert_eq!(applied.campaign.map(|link| link.status), Some(MessageStatus::Canceled));
+    // The campaign had never counted the message.
+    assert_eq!(applied.campaign.map(|link| link.previous), Some(None));
     assert_eq!(status_of(&fold, MESSAGE), MessageStatus::Canceled);
 }
 
@@ -627,7 +630,22 @@ fn delivered_after_cancel_wins() {
     assert_eq!(applied.change, Some(change(Some(MessageStatus::Canceled), MessageStatus::Delivered, 150, 0)));
     assert_eq!(applied.canceled, None);
     assert_eq!(applied.campaign.map(|link| link.status), Some(MessageStatus::Delivered));
+    assert_eq!(applied.campaign.map(|link| link.previous), Some(Some((MessageStatus::Canceled, SEGMENTS))));
     assert_eq!(status_of(&fold, MESSAGE), MessageStatus::Delivered);
+}
+
+#[test]
+fn links_name_the_link_before_them() {
+    let mut fold = MessageFold::new();
+    apply(&mut fold, &event(accepted(Some(CAMPAIGN)), 0));
+
+    let queued = apply(&mut fold, &event(MessageEventKind::Queued, 10));
+    assert_eq!(queued.campaign.map(|link| link.previous), Some(Some((MessageStatus::Accepted, SEGMENTS))));
+
+    let canceled = fold.cancel_campaign(CAMPAIGN, "EV-cancel-1", at(20));
+    assert_eq!(canceled.len(), 1);
+    assert_eq!(canceled[0].campaign.status, MessageStatus::Canceled);
+    assert_eq!(canceled[0].campaign.previous, Some((MessageStatus::Queued, SEGMENTS)));
 }
 
 #[test]

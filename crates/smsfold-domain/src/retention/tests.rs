@@ -177,11 +177,11 @@ fn campaign_event(kind: CampaignEventKind, at: i64) -> CampaignEvent {
 fn ended_campaign_evicted_then_ignored() {
     let mut fold = CampaignFold::new();
     fold.apply(&campaign_event(CampaignEventKind::StartedSending { recipients: 1 }, 0)).unwrap();
-    let update = MessageUpdate { campaign_id: "c-1", message_id: "m-1", status: MessageStatus::Sent, segments: 1, at: Timestamp::from_millis(1) };
+    let update = MessageUpdate { campaign_id: "c-1", message_id: "m-1", status: MessageStatus::Sent, segments: 1, at: Timestamp::from_millis(1), previous: None };
     fold.record(&update);
     let completed = fold.apply(&campaign_event(CampaignEventKind::DispatchFinished { dispatched: 1 }, 2)).unwrap();
     assert_eq!(completed.map(|c| c.status), Some(CampaignStatus::Completed));
-    let later = MessageUpdate { campaign_id: "c-2", message_id: "m-9", status: MessageStatus::Queued, segments: 1, at: Timestamp::from_millis(30 * HOUR) };
+    let later = MessageUpdate { campaign_id: "c-2", message_id: "m-9", status: MessageStatus::Queued, segments: 1, at: Timestamp::from_millis(30 * HOUR), previous: None };
     fold.record(&later);
 
     let (evicted, forgotten) = fold.evict(RETENTION);

@@ -55,6 +55,9 @@ impl Processor {
                 for update in &updates {
                     self.apply_update(fold, record.partition(), update, outputs);
                 }
+                if let Some(update) = updates.first() {
+                    self.campaign_entry(fold, record.partition(), &update.campaign_id, outputs);
+                }
                 return;
             }
             Some(MESSAGE_UPDATE) => {
@@ -63,6 +66,7 @@ impl Processor {
                     Err(error) => return self.decode_failed(record, &error, outputs),
                 };
                 self.apply_update(fold, record.partition(), &update, outputs);
+                self.campaign_entry(fold, record.partition(), &update.campaign_id, outputs);
                 return;
             }
             _ => {}
@@ -95,26 +99,47 @@ impl Processor {
     }
 
     /// Folds one message update into its campaign and publishes what it
-    /// causes.
+    /// causes, but not the campaign's changelog entry (see
+    /// [`campaign_entry`](Self::campaign_entry)).
     fn apply_update(&self, fold: &mut CampaignFold, partition: i32, update: &MessageUpdateRecord, outputs: &mut Outputs) {
-        let change = fold.record(&MessageUpdate {
+        let update_of = MessageUpdate {
             campaign_id: &update.campaign_id,
             message_id: &update.message_id,
             status: update.status,
             segments: update.segments,
             at: update.status_at,
-        });
-        if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
-            let (key, value) = changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
-            self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
-        }
-        if let Some(change) = change {
-            let projection = fold.get(&update.campaign_id);
-            if let Some(projection) = &projection {
-                let (key, value) = changelog::campaign_record(projection);
+            previous: update.previous,
+        };
+        let change = if self.campaign_message_entries {
+            let change = fold.record(&update_of);
+            if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
+                let (key, value) =
+                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
                 self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
             }
+            change
+        } else {
+            fold.count(&update_of)
+        };
+        if let Some(change) = change {
+            let projection = fold.get(&update.campaign_id);
             self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
+        }
+    }
+
+    /// Writes a campaign's changelog entry, with its counts, after its
+    /// updates of one pack. It follows the pack's campaign message entries,
+    /// if any, so a restore ends with the counts it contains.
+    // NOTE: at-least-once commits the changelog without a transaction. If a
+    // worker stops after a pack's message entries but before this entry, a
+    // restore counts those entries on top of the last counts entry. That is
+    // right for messages counted by entries; a message counted by its
+    // previous status alone (before a switch from exactly-once) is counted
+    // twice until the campaign's next counts entry.
+    fn campaign_entry(&self, fold: &CampaignFold, partition: i32, campaign_id: &str, outputs: &mut Outputs) {
+        if let Some(projection) = fold.get(campaign_id) {
+            let (key, value) = changelog::campaign_record(&projection);
+            self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
         }
     }
 

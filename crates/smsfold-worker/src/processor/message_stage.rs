@@ -105,6 +105,7 @@ impl Processor {
                 segments: message.campaign.segments,
                 status_at: message.campaign.at,
                 cause_event_id: command.cause_event_id.clone(),
+                previous: message.campaign.previous,
             };
             self.send_update(update, outputs);
         }
@@ -157,6 +158,7 @@ impl Processor {
                 segments: link.segments,
                 status_at: link.at,
                 cause_event_id: cause.to_owned(),
+                previous: link.previous,
             };
             self.send_update(update, outputs);
         }
