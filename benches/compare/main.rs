@@ -30,6 +30,7 @@
 //! | `SMSFOLD_COMPARE_MESSAGES` | 1000000 | Messages of the saturation input (about 4.5 events each) |
 //! | `SMSFOLD_COMPARE_CHECK_MESSAGES` | 20000 | Messages of the check input |
 //! | `SMSFOLD_COMPARE_RUNS` | 3 | Runs per measurement; medians are reported |
+//! | `SMSFOLD_COMPARE_WARMUP_ROUNDS` | 1 | Saturation rounds (one run of each system) before the counted runs, so that the broker's JVM has compiled its hot code; their figures are printed but not counted |
 //! | `SMSFOLD_COMPARE_WARMUP_SECONDS` | 60 | Load before the measured period of a latency run; the Kafka Streams JVM still compiles after 10 s |
 //! | `SMSFOLD_COMPARE_MEASURE_SECONDS` | 20 | Measured period of a latency run |
 //! | `SMSFOLD_COMPARE_FULL_RATE` | smsfold's saturation median | Events/s that the latency rates are shares of |
@@ -94,6 +95,7 @@ struct Settings {
     messages: u64,
     check_messages: u64,
     runs: usize,
+    warm_up_rounds: usize,
     warm_up: Duration,
     measured: Duration,
     full_rate: Option<f64>,
@@ -127,6 +129,7 @@ impl Settings {
             messages: env_number("SMSFOLD_COMPARE_MESSAGES", 1_000_000)?,
             check_messages: env_number("SMSFOLD_COMPARE_CHECK_MESSAGES", 20_000)?,
             runs: env_number("SMSFOLD_COMPARE_RUNS", 3)? as usize,
+            warm_up_rounds: env_number("SMSFOLD_COMPARE_WARMUP_ROUNDS", 1)? as usize,
             warm_up: Duration::from_secs(env_number("SMSFOLD_COMPARE_WARMUP_SECONDS", 60)?),
             measured: Duration::from_secs(env_number("SMSFOLD_COMPARE_MEASURE_SECONDS", 20)?),
             full_rate,
@@ -275,10 +278,20 @@ fn saturation_phase(kafka: &Kafka, programs: &Programs, settings: &Settings) -> 
         expected.campaign_events,
         grouped(expected.message_changes as f64)
     );
+    // A broker started minutes before spends more CPU per event than one that
+    // has served a few runs (9.81 against 5.7 CPU s per million events in
+    // BENCHMARKS.md, "The broker's log cleaner"), so counted runs come after
+    // its JIT compiler has warmed up.
+    let count = settings.systems.len();
+    for round in 0..settings.warm_up_rounds {
+        println!("warm-up round {} of {}, not counted:", round + 1, settings.warm_up_rounds);
+        for &system in &settings.systems {
+            saturation::run(kafka, programs, system, &inputs, &expected, &format!("{prefix}-w{round}"))?;
+        }
+    }
     let mut runs = Vec::new();
     for run in 0..settings.runs {
         // Rotate the order, so that no system always runs first.
-        let count = settings.systems.len();
         for index in 0..count {
             let system = settings.systems[(index + run) % count];
             runs.push(saturation::run(kafka, programs, system, &inputs, &expected, &format!("{prefix}-{run}"))?);
@@ -316,7 +329,12 @@ fn report(settings: &Settings, saturation: &[saturation::SaturationRun], latency
     };
     let list = |values: &[f64]| values.iter().map(|value| grouped(*value)).collect::<Vec<_>>().join(", ");
     if !saturation.is_empty() {
-        lines.push(format!("2. saturation, median of {} runs (warm-up of {:.0}% of the input excluded):", settings.runs, saturation::WARM_UP_SHARE * 100.0));
+        lines.push(format!(
+            "2. saturation, median of {} runs after {} warm-up round(s) (warm-up of {:.0}% of each run's input excluded):",
+            settings.runs,
+            settings.warm_up_rounds,
+            saturation::WARM_UP_SHARE * 100.0
+        ));
         for system in &settings.systems {
             let rates = of(*system, |run| run.events_per_second);
             let cpu = of(*system, |run| run.cpu_seconds_per_million);
