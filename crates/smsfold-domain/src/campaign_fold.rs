@@ -316,6 +316,10 @@ impl CampaignFold {
     /// Returns the campaign's status change when the message completes it.
     /// An update for a campaign that left the live state changes nothing.
     pub fn count(&mut self, update: &MessageUpdate<'_>) -> Option<CampaignChange> {
+        // NOTE: a message id that the message fold retired and then forgot,
+        // and that comes back with a recent event, starts over with no
+        // previous status, so the campaign counts it a second time. `record`
+        // counts it once while the campaign keeps its entry.
         self.update(update, false)
     }
 
@@ -329,6 +333,12 @@ impl CampaignFold {
             return None;
         }
         campaign.complete_if_done(update.at)
+    }
+
+    /// Returns true when the fold keeps an entry for any of the campaign's
+    /// messages (see [`record`](Self::record)).
+    pub fn has_message_entries(&self, campaign_id: &str) -> bool {
+        self.campaigns.get(campaign_id).is_some_and(|campaign| !campaign.messages.is_empty())
     }
 
     /// Returns the status and segments the fold holds for one of a

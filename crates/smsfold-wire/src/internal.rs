@@ -18,6 +18,15 @@ pub struct MessageUpdateRecord {
     /// The status and segments of the message's previous update, `None` for
     /// its first.
     pub previous: Option<(MessageStatus, u16)>,
+    /// False for an update from an smsfold that did not send the previous
+    /// status yet: `previous` is then `None` whatever came before.
+    pub previous_known: bool,
+}
+
+/// Returns the `previous_status` field of an update: the previous status
+/// number, 0 for a first update, absent when the previous is not known.
+fn previous_status(previous: Option<(MessageStatus, u16)>, known: bool) -> Option<u32> {
+    known.then(|| previous.map_or(0, |(status, _)| u32::from(status.rank())))
 }
 
 /// A campaign cancellation for the message stages.
@@ -37,7 +46,7 @@ impl MessageUpdateRecord {
             segments: u32::from(self.segments),
             status_at_ms: self.status_at.as_millis(),
             cause_event_id: self.cause_event_id.clone(),
-            previous_status: self.previous.map(|(status, _)| u32::from(status.rank())),
+            previous_status: previous_status(self.previous, self.previous_known),
             previous_segments: self.previous.map_or(0, |(_, segments)| u32::from(segments)),
         };
         message.encode(buf).unwrap_or_default();
@@ -56,11 +65,11 @@ impl MessageUpdateRecord {
         };
         let status = status_of("status", message.status)?;
         let previous = match message.previous_status {
+            None | Some(0) => None,
             Some(number) => Some((
                 status_of("previous_status", number)?,
                 u16::try_from(message.previous_segments).unwrap_or(u16::MAX),
             )),
-            None => None,
         };
         if message.campaign_id.is_empty() {
             return Err(DecodeError::MissingField("campaign_id"));
@@ -76,6 +85,7 @@ impl MessageUpdateRecord {
             status_at: Timestamp::from_millis(message.status_at_ms),
             cause_event_id: message.cause_event_id,
             previous,
+            previous_known: message.previous_status.is_some(),
         })
     }
 }
@@ -117,7 +127,7 @@ impl MessageUpdatePack {
             segments: u32::from(update.segments),
             status_at_ms: update.status_at.as_millis(),
             cause_event_id: update.cause_event_id,
-            previous_status: update.previous.map(|(status, _)| u32::from(status.rank())),
+            previous_status: previous_status(update.previous, update.previous_known),
             previous_segments: update.previous.map_or(0, |(_, segments)| u32::from(segments)),
         });
         self.message.encoded_len()
@@ -179,6 +189,7 @@ mod tests {
             status_at: Timestamp::from_millis(at),
             cause_event_id: format!("EV-{message_id}-{at}"),
             previous: None,
+            previous_known: true,
         }
     }
 
@@ -224,9 +235,29 @@ mod tests {
     fn unknown_previous_status_is_rejected() {
         let mut pack = MessageUpdatePack::new("CP1");
         pack.push(MessageUpdateRecord { previous: Some((MessageStatus::Queued, 1)), ..update("SM1", MessageStatus::Sent, 11) });
-        pack.message.updates[0].previous_status = Some(0);
+        pack.message.updates[0].previous_status = Some(12);
         let error = MessageUpdatePack::decode(&pack.encode()).unwrap_err();
         assert!(error.to_string().contains("previous_status"), "{error}");
+    }
+
+    #[test]
+    fn update_without_previous_field_is_not_known() {
+        // As smsfold wrote updates before it sent previous statuses.
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(update("SM1", MessageStatus::Sent, 11));
+        pack.message.updates[0].previous_status = None;
+        let decoded = MessageUpdatePack::decode(&pack.encode()).unwrap();
+        assert_eq!(decoded[0].previous, None);
+        assert!(!decoded[0].previous_known);
+
+        let first = MessageUpdatePack::decode(&{
+            let mut pack = MessageUpdatePack::new("CP1");
+            pack.push(update("SM1", MessageStatus::Queued, 10));
+            pack.encode()
+        })
+        .unwrap();
+        assert_eq!(first[0].previous, None);
+        assert!(first[0].previous_known);
     }
 
     #[test]

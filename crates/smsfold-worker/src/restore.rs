@@ -480,8 +480,8 @@ mod tests {
     fn campaign_counts_follow_entries_and_counted_records() {
         use smsfold_domain::{CampaignFold, CampaignProjection, MessageStatus, MessageUpdate};
 
-        let queued = |message_id: &str| {
-            let (key, value) = changelog::campaign_message_record("c-1", message_id, MessageStatus::Queued, 1);
+        let entry = |message_id: &str, status| {
+            let (key, value) = changelog::campaign_message_record("c-1", message_id, status, 1);
             (key, Some(value))
         };
         let update = |message_id: &'static str, second: i64| MessageUpdate {
@@ -499,15 +499,22 @@ mod tests {
             fold.record(&MessageUpdate { previous: None, status: MessageStatus::Queued, ..update(message_id, 1) });
         }
         let old_campaign: CampaignProjection = fold.get("c-1").expect("the campaign");
-        // Then exactly-once: m-1 and a new message m-3, which has no entry,
-        // are counted by their previous status, and the campaign entry holds
-        // the counts.
+        // Then exactly-once: m-1 is counted by its entry, which the campaign
+        // stage writes again, and a new message m-3, which has no entry, by
+        // its previous status. The campaign entry holds the counts.
         fold.count(&update("m-1", 2));
+        assert_eq!(fold.message("c-1", "m-1"), Some((MessageStatus::Sent, 1)));
         fold.count(&MessageUpdate { previous: None, status: MessageStatus::Queued, ..update("m-3", 3) });
         fold.count(&update("m-3", 4));
         let counted = fold.get("c-1").expect("the campaign");
         let (key, value) = changelog::campaign_record(&counted);
-        let records = [queued("m-1"), queued("m-2"), campaign_without_counts(&old_campaign), (key, Some(value))];
+        let records = [
+            entry("m-1", MessageStatus::Queued),
+            entry("m-2", MessageStatus::Queued),
+            campaign_without_counts(&old_campaign),
+            entry("m-1", MessageStatus::Sent),
+            (key, Some(value)),
+        ];
 
         let mut restored = Restored::default();
         for (key, value) in &records {
@@ -523,6 +530,29 @@ mod tests {
         restored_fold.count(&update("m-2", 5));
         let after = restored_fold.get("c-1").expect("the campaign").counts;
         assert_eq!((after.count(MessageStatus::Sent), after.count(MessageStatus::Queued)), (3, 0));
+
+        // m-1 is counted by its restored entry too. The campaign stage
+        // writes the entries of each change, then the counts; a second
+        // restore of the longer changelog then agrees with the fold.
+        let delivered = MessageUpdate { previous: Some((MessageStatus::Sent, 1)), status: MessageStatus::Delivered, ..update("m-1", 6) };
+        restored_fold.count(&delivered);
+        assert_eq!(restored_fold.message("c-1", "m-1"), Some((MessageStatus::Delivered, 1)));
+        let sent = restored_fold.get("c-1").expect("the campaign").counts;
+        assert_eq!((sent.count(MessageStatus::Sent), sent.count(MessageStatus::Delivered)), (2, 1));
+        let (counts_key, counts_value) = changelog::campaign_record(&restored_fold.get("c-1").expect("the campaign"));
+        let written = [entry("m-2", MessageStatus::Sent), entry("m-1", MessageStatus::Delivered), (counts_key, Some(counts_value))];
+        let mut again = Restored::default();
+        let longer = records.into_iter().chain(written);
+        for (key, value) in longer {
+            apply_record(&mut again, Stage::Campaign, 0, &key, value.as_deref());
+        }
+        let again_fold = again.campaigns.get_mut(&0).expect("the partition's fold");
+        assert_eq!(again_fold.get("c-1").map(|c| c.counts), restored_fold.get("c-1").map(|c| c.counts));
+        let final_update = MessageUpdate { previous: Some((MessageStatus::Delivered, 1)), status: MessageStatus::Delivered, segments: 2, ..update("m-1", 7) };
+        again_fold.count(&final_update);
+        let counts = again_fold.get("c-1").expect("the campaign").counts;
+        assert_eq!(counts.count(MessageStatus::Delivered), 1);
+        assert_eq!(counts.messages(), 3);
     }
 
     #[test]

@@ -43,16 +43,24 @@ pub struct UpdatePacks {
 
 impl UpdatePacks {
     /// Adds an update to its campaign's pack, for `topic`. `replayed` marks
-    /// an update of a replayed input record (see `replay`). Returns the pack
-    /// as a record to send now when it has grown to `MAX_PACK_BYTES`.
+    /// an update of a replayed input record (see `replay`). Returns the packs
+    /// to send now: the pack grown to `MAX_PACK_BYTES`, or the campaign's
+    /// open pack of the other kind.
     ///
-    /// Replayed and live updates of a campaign go to separate packs, sent
-    /// in the order of their first updates. Each message's updates stay in
-    /// order, because a partition's replayed records come before its live
-    /// ones.
-    pub fn put(&mut self, topic: &str, update: MessageUpdateRecord, replayed: bool) -> Option<Output> {
+    /// Replayed and live updates go to separate packs, because only the
+    /// replayed ones are marked. A campaign has one open pack at a time, so
+    /// the campaign stage applies its updates in the order they were made.
+    /// The stage moves a message's count from the status of its previous
+    /// update, which needs that order.
+    pub fn put(&mut self, topic: &str, update: MessageUpdateRecord, replayed: bool) -> Vec<Output> {
         if self.topic != topic {
             topic.clone_into(&mut self.topic);
+        }
+        let mut ready = Vec::new();
+        if let Some(other) = self.open[usize::from(!replayed)].remove(update.campaign_id.as_str()) {
+            if let Some((pack, other_replayed)) = self.packs[other].take() {
+                ready.push(self.output(&pack, other_replayed));
+            }
         }
         let open = &mut self.open[usize::from(replayed)];
         let position = match open.get(update.campaign_id.as_str()) {
@@ -64,11 +72,13 @@ impl UpdatePacks {
             }
         };
         let (pack, _) = self.packs[position].as_mut().expect("an open pack is in place");
-        if pack.push(update) < MAX_PACK_BYTES {
-            return None;
+        if pack.push(update) >= MAX_PACK_BYTES {
+            open.remove(pack.campaign_id());
+            if let Some((pack, replayed)) = self.packs[position].take() {
+                ready.push(self.output(&pack, replayed));
+            }
         }
-        open.remove(pack.campaign_id());
-        self.packs[position].take().map(|(pack, replayed)| self.output(&pack, replayed))
+        ready
     }
 
     /// Takes the open packs of the campaign with id `campaign_key`, as
@@ -128,6 +138,7 @@ mod tests {
             status_at: Timestamp::from_millis(5),
             cause_event_id: format!("EV-{message_id}"),
             previous: None,
+            previous_known: true,
         }
     }
 
@@ -144,7 +155,7 @@ mod tests {
     fn drain_packs_per_campaign_in_order() {
         let mut packs = UpdatePacks::default();
         for (campaign, message) in [("CP1", "SM1"), ("CP2", "SM2"), ("CP1", "SM3")] {
-            assert!(packs.put(TOPIC, update(campaign, message), false).is_none());
+            assert!(packs.put(TOPIC, update(campaign, message), false).is_empty());
         }
         let outputs = packs.drain();
 
@@ -180,28 +191,55 @@ mod tests {
     #[test]
     fn replayed_updates_get_own_pack() {
         let mut packs = UpdatePacks::default();
-        packs.put(TOPIC, update("CP1", "SM1"), true);
-        packs.put(TOPIC, update("CP1", "SM2"), false);
+        let first = packs.put(TOPIC, update("CP1", "SM1"), true);
+        let replayed = packs.put(TOPIC, update("CP1", "SM2"), false);
         let outputs = packs.drain();
 
-        assert_eq!(outputs.len(), 2);
-        assert!(is_replayed(&outputs[0]));
-        assert_eq!(message_ids(&outputs[0]), ["SM1"]);
-        assert!(!is_replayed(&outputs[1]));
-        assert_eq!(message_ids(&outputs[1]), ["SM2"]);
+        assert!(first.is_empty());
+        assert_eq!(replayed.len(), 1);
+        assert!(is_replayed(&replayed[0]));
+        assert_eq!(message_ids(&replayed[0]), ["SM1"]);
+        assert_eq!(outputs.len(), 1);
+        assert!(!is_replayed(&outputs[0]));
+        assert_eq!(message_ids(&outputs[0]), ["SM2"]);
+    }
+
+    #[test]
+    fn campaign_updates_keep_order_across_kinds() {
+        // Live SM1 from one partition, then SM2 replayed and live from
+        // another: SM2's replayed update must reach the stage first.
+        let mut packs = UpdatePacks::default();
+        let mut sent = Vec::new();
+        sent.extend(packs.put(TOPIC, update("CP1", "SM1"), false));
+        sent.extend(packs.put(TOPIC, update("CP2", "SM9"), true));
+        sent.extend(packs.put(TOPIC, update("CP1", "SM2"), true));
+        sent.extend(packs.put(TOPIC, update("CP1", "SM2"), false));
+        sent.extend(packs.drain());
+
+        let campaign_one: Vec<(bool, Vec<String>)> = sent
+            .iter()
+            .filter(|output| output.key.as_deref() == Some(&b"CP1"[..]))
+            .map(|output| (is_replayed(output), message_ids(output)))
+            .collect();
+        assert_eq!(
+            campaign_one,
+            [(false, vec!["SM1".to_owned()]), (true, vec!["SM2".to_owned()]), (false, vec!["SM2".to_owned()])]
+        );
+        assert_eq!(sent.len(), 4);
     }
 
     #[test]
     fn full_pack_is_sent_at_once() {
         let mut packs = UpdatePacks::default();
         let long_id = "M".repeat(200);
-        let mut full = None;
+        let mut full = Vec::new();
         let mut added = 0;
-        while full.is_none() {
+        while full.is_empty() {
             full = packs.put(TOPIC, update("CP1", &format!("{long_id}{added}")), false);
             added += 1;
         }
-        let full = full.unwrap();
+        assert_eq!(full.len(), 1);
+        let full = full.remove(0);
         packs.put(TOPIC, update("CP1", "SM-after"), false);
         let rest = packs.drain();
 

@@ -301,7 +301,7 @@ impl Worker {
                             context.publish(&mut batch, output).map_err(delivery)?;
                         }
                         for update in outputs.updates {
-                            if let Some(pack) = batch.updates.put(&topics.campaign_stage, update, outputs.replayed) {
+                            for pack in batch.updates.put(&topics.campaign_stage, update, outputs.replayed) {
                                 context.publish(&mut batch, pack).map_err(delivery)?;
                             }
                         }

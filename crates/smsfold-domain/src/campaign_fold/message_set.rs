@@ -68,6 +68,10 @@ impl MessageSet {
         self.entries.insert(PackedKey::pack(key), entry)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Returns every message's key, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = MessageKey> + '_ {
         self.entries.iter().map(|(key, _)| key.unpack())

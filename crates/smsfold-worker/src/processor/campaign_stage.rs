@@ -110,17 +110,20 @@ impl Processor {
             at: update.status_at,
             previous: update.previous,
         };
-        let change = if self.campaign_message_entries {
-            let change = fold.record(&update_of);
+        // An update from an smsfold that did not send the previous status
+        // is counted by an entry, the way at-least-once counts every update.
+        let keep_entry = self.campaign_message_entries || !update.previous_known;
+        let change = if keep_entry { fold.record(&update_of) } else { fold.count(&update_of) };
+        // A message with an entry (kept as above, or restored from a
+        // changelog that had them) is counted by it, so the entry in the
+        // changelog follows each change.
+        if keep_entry || fold.has_message_entries(&update.campaign_id) {
             if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
                 let (key, value) =
                     changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
                 self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
             }
-            change
-        } else {
-            fold.count(&update_of)
-        };
+        }
         if let Some(change) = change {
             let projection = fold.get(&update.campaign_id);
             self.campaign_change(&update.campaign_id, change, projection, &update.cause_event_id, outputs);
@@ -133,9 +136,9 @@ impl Processor {
     // NOTE: at-least-once commits the changelog without a transaction. If a
     // worker stops after a pack's message entries but before this entry, a
     // restore counts those entries on top of the last counts entry. That is
-    // right for messages counted by entries; a message counted by its
-    // previous status alone (before a switch from exactly-once) is counted
-    // twice until the campaign's next counts entry.
+    // right for messages counted by entries. A message counted by its
+    // previous status alone (before a switch from exactly-once) is then
+    // counted twice, and the next counts entry keeps the error.
     fn campaign_entry(&self, fold: &CampaignFold, partition: i32, campaign_id: &str, outputs: &mut Outputs) {
         if let Some(projection) = fold.get(campaign_id) {
             let (key, value) = changelog::campaign_record(&projection);

@@ -106,6 +106,7 @@ impl Processor {
                 status_at: message.campaign.at,
                 cause_event_id: command.cause_event_id.clone(),
                 previous: message.campaign.previous,
+                previous_known: true,
             };
             self.send_update(update, outputs);
         }
@@ -159,6 +160,7 @@ impl Processor {
                 status_at: link.at,
                 cause_event_id: cause.to_owned(),
                 previous: link.previous,
+                previous_known: true,
             };
             self.send_update(update, outputs);
         }
