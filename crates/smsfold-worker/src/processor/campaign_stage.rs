@@ -112,6 +112,9 @@ impl Processor {
         };
         // An update from an smsfold that did not send the previous status
         // is counted by an entry, the way at-least-once counts every update.
+        // NOTE: updates that an at-least-once run sent twice before a crash
+        // are both counted here when the group restarts exactly-once, so
+        // the campaign's counts come out too high (docs/folds.md).
         let keep_entry = self.campaign_message_entries || !update.previous_known;
         let change = if keep_entry { fold.record(&update_of) } else { fold.count(&update_of) };
         // A message with an entry (kept as above, or restored from a
