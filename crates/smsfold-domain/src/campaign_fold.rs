@@ -350,8 +350,8 @@ impl CampaignFold {
 
     /// Puts a campaign's counts back as a changelog entry contains them. The
     /// counts cover every message counted when the entry was written, those
-    /// with an entry of their own included; those entries stay, so that a
-    /// later update of such a message is still counted by its entry.
+    /// with an entry of their own included. Those entries stay, so a later
+    /// update of such a message is still counted by its entry.
     pub fn restore_counts(&mut self, campaign_id: &str, counts: CampaignCounts) {
         self.campaigns.entry_ref(campaign_id).or_default().counts = counts;
     }

@@ -467,7 +467,7 @@ mod tests {
         assert_eq!(pending, [(waiting.join_key.clone(), "r-1".to_owned())]);
     }
 
-    /// A campaign entry as smsfold wrote them before they held counts.
+    /// Builds a campaign entry as smsfold wrote them before they contained counts.
     fn campaign_without_counts(projection: &smsfold_domain::CampaignProjection) -> Record {
         use prost::Message as _;
         let (key, value) = changelog::campaign_record(projection);
@@ -501,7 +501,7 @@ mod tests {
         let old_campaign: CampaignProjection = fold.get("c-1").expect("the campaign");
         // Then exactly-once: m-1 is counted by its entry, which the campaign
         // stage writes again, and a new message m-3, which has no entry, by
-        // its previous status. The campaign entry holds the counts.
+        // its previous status. The campaign entry contains the counts.
         fold.count(&update("m-1", 2));
         assert_eq!(fold.message("c-1", "m-1"), Some((MessageStatus::Sent, 1)));
         fold.count(&MessageUpdate { previous: None, status: MessageStatus::Queued, ..update("m-3", 3) });

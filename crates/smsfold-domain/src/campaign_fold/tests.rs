@@ -65,7 +65,7 @@ fn update(message_id: &str, status: MessageStatus, segments: u16, second: i64) -
     MessageUpdate { campaign_id: CAMPAIGN, message_id, status, segments, at: at(second), previous: None }
 }
 
-/// An update that follows one of `previous` with `segments` segments.
+/// Builds an update that follows one of `previous`, with `segments` segments.
 fn next_update(
     message_id: &str,
     previous: MessageStatus,
