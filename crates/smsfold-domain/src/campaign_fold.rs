@@ -374,12 +374,22 @@ impl CampaignFold {
     }
 
     /// Puts one of a campaign's messages back with its status and segments,
-    /// replacing what the fold had, and adjusts the counts.
-    pub fn restore_message(&mut self, campaign_id: &str, message_id: &str, status: MessageStatus, segments: u16) {
+    /// replacing what the fold had, and adjusts the counts: the message
+    /// moves from its restored entry or, without one, from `counted`, what
+    /// the counts held for it when the entry was written.
+    pub fn restore_message(
+        &mut self,
+        campaign_id: &str,
+        message_id: &str,
+        status: MessageStatus,
+        segments: u16,
+        counted: Option<(MessageStatus, u16)>,
+    ) {
         let campaign = self.campaigns.entry_ref(campaign_id).or_default();
         let entry = MessageEntry { status, segments };
-        if let Some(old) = campaign.messages.insert(MessageKey::of(message_id), entry) {
-            remove(&mut campaign.counts, old.status, old.segments);
+        let old = campaign.messages.insert(MessageKey::of(message_id), entry).map(|old| (old.status, old.segments));
+        if let Some((status, segments)) = old.or(counted) {
+            remove(&mut campaign.counts, status, segments);
         }
         add(&mut campaign.counts, status, segments);
     }

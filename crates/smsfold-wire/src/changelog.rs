@@ -35,7 +35,15 @@ pub enum ChangelogEntry {
     /// A campaign's lifecycle fields, and its counts unless the entry was
     /// written before the changelog kept them.
     Campaign { projection: CampaignProjection, counts: Option<CampaignCounts> },
-    CampaignMessage { campaign_id: String, message_id: String, status: MessageStatus, segments: u16 },
+    /// One of a campaign's messages. `counted` is what the campaign's counts
+    /// held for it before this entry, if they held it and the entry records it.
+    CampaignMessage {
+        campaign_id: String,
+        message_id: String,
+        status: MessageStatus,
+        segments: u16,
+        counted: Option<(MessageStatus, u16)>,
+    },
     /// A message that left the live state, remembered until `retired_at`
     /// is more than the retention in the past.
     RetiredMessage { key: MessageKey, retired_at: Timestamp },
@@ -111,18 +119,22 @@ pub fn campaign_record(projection: &CampaignProjection) -> (Vec<u8>, Vec<u8>) {
     (tagged(CAMPAIGN_TAG, &[&projection.campaign_id]), value.encode_to_vec())
 }
 
-/// Builds a campaign message entry's key and value.
+/// Builds a campaign message entry's key and value. `counted` is what the
+/// campaign's counts held for the message before this change, if anything.
 pub fn campaign_message_record(
     campaign_id: &str,
     message_id: &str,
     status: MessageStatus,
     segments: u16,
+    counted: Option<(MessageStatus, u16)>,
 ) -> (Vec<u8>, Vec<u8>) {
     let value = internal::CampaignMessageState {
         campaign_id: campaign_id.to_owned(),
         message_id: message_id.to_owned(),
         status: u32::from(status.rank()),
         segments: u32::from(segments),
+        counted_status: counted.map(|(status, _)| u32::from(status.rank())),
+        counted_segments: counted.map_or(0, |(_, segments)| u32::from(segments)),
     };
     (campaign_message_key(campaign_id, MessageKey::of(message_id)), value.encode_to_vec())
 }
@@ -260,11 +272,16 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<ChangelogEntry>
         }
         Some(&CAMPAIGN_MESSAGE_TAG) => {
             let state = internal::CampaignMessageState::decode(value)?;
+            let counted = match state.counted_status {
+                Some(number) => Some((message_status(number)?, u16::try_from(state.counted_segments).unwrap_or(u16::MAX))),
+                None => None,
+            };
             ChangelogEntry::CampaignMessage {
                 campaign_id: state.campaign_id,
                 message_id: state.message_id,
                 status: message_status(state.status)?,
                 segments: u16::try_from(state.segments).unwrap_or(u16::MAX),
+                counted,
             }
         }
         Some(&RETIRED_MESSAGE_TAG) => {
@@ -417,9 +434,40 @@ mod tests {
 
     #[test]
     fn campaign_message_keys_do_not_collide() {
-        let (first, _) = campaign_message_record("ab", "c", MessageStatus::Sent, 1);
-        let (second, _) = campaign_message_record("a", "bc", MessageStatus::Sent, 1);
+        let (first, _) = campaign_message_record("ab", "c", MessageStatus::Sent, 1, None);
+        let (second, _) = campaign_message_record("a", "bc", MessageStatus::Sent, 1, None);
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn campaign_message_entry_keeps_what_was_counted() {
+        for counted in [None, Some((MessageStatus::Queued, 1)), Some((MessageStatus::Sent, 3))] {
+            let (key, value) = campaign_message_record("c-1", "m-1", MessageStatus::Delivered, 3, counted);
+            let decoded = decode(&key, Some(&value)).unwrap();
+            let expected = ChangelogEntry::CampaignMessage {
+                campaign_id: "c-1".to_owned(),
+                message_id: "m-1".to_owned(),
+                status: MessageStatus::Delivered,
+                segments: 3,
+                counted,
+            };
+            assert_eq!(decoded, Some(expected));
+        }
+    }
+
+    #[test]
+    fn unknown_counted_status_is_rejected() {
+        let state = internal::CampaignMessageState {
+            campaign_id: "c-1".into(),
+            message_id: "m-1".into(),
+            status: 3,
+            segments: 1,
+            counted_status: Some(99),
+            counted_segments: 1,
+        };
+        let (key, _) = campaign_message_record("c-1", "m-1", MessageStatus::Sent, 1, None);
+        let error = decode(&key, Some(&state.encode_to_vec())).unwrap_err();
+        assert!(error.to_string().contains("99"), "{error}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct MessageUpdateRecord {
     /// False for an update from an smsfold that did not send the previous
     /// status yet: `previous` is then `None` whatever came before.
     pub previous_known: bool,
+    /// True when an at-least-once worker sent the update: it may arrive
+    /// twice, so the campaign stage counts its message by an entry.
+    pub may_repeat: bool,
 }
 
 /// Returns the `previous_status` field of an update: the previous status
@@ -48,6 +51,7 @@ impl MessageUpdateRecord {
             cause_event_id: self.cause_event_id.clone(),
             previous_status: previous_status(self.previous, self.previous_known),
             previous_segments: self.previous.map_or(0, |(_, segments)| u32::from(segments)),
+            may_repeat: self.may_repeat,
         };
         message.encode(buf).unwrap_or_default();
     }
@@ -86,6 +90,7 @@ impl MessageUpdateRecord {
             cause_event_id: message.cause_event_id,
             previous,
             previous_known: message.previous_status.is_some(),
+            may_repeat: message.may_repeat,
         })
     }
 }
@@ -129,6 +134,7 @@ impl MessageUpdatePack {
             cause_event_id: update.cause_event_id,
             previous_status: previous_status(update.previous, update.previous_known),
             previous_segments: update.previous.map_or(0, |(_, segments)| u32::from(segments)),
+            may_repeat: update.may_repeat,
         });
         self.message.encoded_len()
     }
@@ -190,6 +196,7 @@ mod tests {
             cause_event_id: format!("EV-{message_id}-{at}"),
             previous: None,
             previous_known: true,
+            may_repeat: false,
         }
     }
 
@@ -258,6 +265,17 @@ mod tests {
         .unwrap();
         assert_eq!(first[0].previous, None);
         assert!(first[0].previous_known);
+    }
+
+    #[test]
+    fn repeat_mark_survives_pack() {
+        let mut pack = MessageUpdatePack::new("CP1");
+        pack.push(MessageUpdateRecord { may_repeat: true, ..update("SM1", MessageStatus::Queued, 10) });
+        pack.push(update("SM2", MessageStatus::Queued, 11));
+        let decoded = MessageUpdatePack::decode(&pack.encode()).unwrap();
+
+        assert!(decoded[0].may_repeat);
+        assert!(!decoded[1].may_repeat);
     }
 
     #[test]

@@ -200,7 +200,10 @@ impl Processor {
 
     /// Adds an update for the campaign stage. The worker packs a batch's
     /// updates of one campaign into one record.
-    fn send_update(&self, update: MessageUpdateRecord, outputs: &mut Outputs) {
+    fn send_update(&self, mut update: MessageUpdateRecord, outputs: &mut Outputs) {
+        // An at-least-once batch may send its updates and then stop before
+        // it commits its input, so they are sent again after a restart.
+        update.may_repeat = self.campaign_message_entries;
         outputs.updates.push(update);
     }
 

@@ -297,9 +297,9 @@ fn apply(
                 fold.restore_counts(&projection.campaign_id, counts);
             }
         }
-        ChangelogEntry::CampaignMessage { campaign_id, message_id, status, segments } if campaign_stage => {
+        ChangelogEntry::CampaignMessage { campaign_id, message_id, status, segments, counted } if campaign_stage => {
             let fold = restored.campaigns.entry(partition).or_default();
-            fold.restore_message(&campaign_id, &message_id, status, segments);
+            fold.restore_message(&campaign_id, &message_id, status, segments, counted);
         }
         ChangelogEntry::RetiredMessage { key, retired_at } if message_stage => {
             restored.messages.entry(partition).or_default().restore_retired(key, retired_at);
@@ -481,7 +481,7 @@ mod tests {
         use smsfold_domain::{CampaignFold, CampaignProjection, MessageStatus, MessageUpdate};
 
         let entry = |message_id: &str, status| {
-            let (key, value) = changelog::campaign_message_record("c-1", message_id, status, 1);
+            let (key, value) = changelog::campaign_message_record("c-1", message_id, status, 1, None);
             (key, Some(value))
         };
         let update = |message_id: &'static str, second: i64| MessageUpdate {
@@ -553,6 +553,44 @@ mod tests {
         let counts = again_fold.get("c-1").expect("the campaign").counts;
         assert_eq!(counts.count(MessageStatus::Delivered), 1);
         assert_eq!(counts.messages(), 3);
+    }
+
+    #[test]
+    fn late_message_entries_move_counts() {
+        use smsfold_domain::{CampaignFold, MessageStatus, MessageUpdate};
+
+        let update = |message_id: &'static str, status, previous| MessageUpdate {
+            campaign_id: "c-1",
+            message_id,
+            status,
+            segments: 1,
+            at: Timestamp::from_millis(1),
+            previous,
+        };
+        // Exactly-once counts m-1 and m-2 as queued, without entries.
+        let mut fold = CampaignFold::new();
+        for message_id in ["m-1", "m-2"] {
+            fold.count(&update(message_id, MessageStatus::Queued, None));
+        }
+        let (counts_key, counts_value) = changelog::campaign_record(&fold.get("c-1").expect("the campaign"));
+        // Then at-least-once: m-1 is sent and gets an entry; m-3 is new. The
+        // worker stops before the counts entry that would follow them.
+        let queued = Some((MessageStatus::Queued, 1));
+        let (m1_key, m1_value) = changelog::campaign_message_record("c-1", "m-1", MessageStatus::Sent, 1, queued);
+        let (m3_key, m3_value) = changelog::campaign_message_record("c-1", "m-3", MessageStatus::Queued, 1, None);
+        fold.record(&update("m-1", MessageStatus::Sent, queued));
+        fold.record(&update("m-3", MessageStatus::Queued, None));
+        let records = [(counts_key, Some(counts_value)), (m1_key, Some(m1_value)), (m3_key, Some(m3_value))];
+
+        let mut restored = Restored::default();
+        for (key, value) in &records {
+            apply_record(&mut restored, Stage::Campaign, 0, key, value.as_deref());
+        }
+
+        let restored_counts = restored.campaigns.get(&0).and_then(|fold| fold.get("c-1")).map(|c| c.counts);
+        let counts = fold.get("c-1").expect("the campaign").counts;
+        assert_eq!(restored_counts, Some(counts));
+        assert_eq!((counts.count(MessageStatus::Queued), counts.count(MessageStatus::Sent), counts.messages()), (2, 1, 3));
     }
 
     #[test]

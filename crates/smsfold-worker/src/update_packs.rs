@@ -139,6 +139,7 @@ mod tests {
             cause_event_id: format!("EV-{message_id}"),
             previous: None,
             previous_known: true,
+            may_repeat: false,
         }
     }
 

@@ -553,14 +553,28 @@ fn many_messages_counted_and_evicted() {
 #[test]
 fn restore_message_replaces_entry() {
     let mut fold = CampaignFold::new();
-    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1);
-    fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Sent, 2);
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1, None);
+    fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Sent, 2, None);
 
-    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Delivered, 3);
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Delivered, 3, None);
 
     assert_eq!(fold.message(CAMPAIGN, "SM1"), Some((MessageStatus::Delivered, 3)));
     assert_eq!(fold.message(CAMPAIGN, "SM2"), Some((MessageStatus::Sent, 2)));
     assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 1), (MessageStatus::Delivered, 1)], 5, 5));
+}
+
+#[test]
+fn restore_message_moves_what_was_counted() {
+    let mut fold = CampaignFold::new();
+    // SM2 has an entry; SM1 was counted as queued without one.
+    fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Queued, 1, None);
+    fold.restore_counts(CAMPAIGN, counts(&[(MessageStatus::Queued, 2)], 2, 0));
+
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Sent, 1, Some((MessageStatus::Queued, 1)));
+    // SM2 moves from its entry, whatever the record says was counted.
+    fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Sent, 1, Some((MessageStatus::Accepted, 1)));
+
+    assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 2)], 2, 2));
 }
 
 #[test]
@@ -783,7 +797,7 @@ fn restored_counts_take_later_updates() {
 #[test]
 fn restored_counts_keep_restored_entries() {
     let mut fold = CampaignFold::new();
-    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1);
+    fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Queued, 1, None);
     fold.restore_counts(CAMPAIGN, counts(&[(MessageStatus::Queued, 2)], 2, 0));
 
     // SM1 is counted by its entry; SM2 by its previous status.

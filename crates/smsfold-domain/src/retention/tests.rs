@@ -207,7 +207,7 @@ fn restored_campaign_retirement_drops_earlier_restored_state() {
 
     let mut fold = CampaignFold::new();
     fold.restore_campaign(&projection);
-    fold.restore_message("c-1", "m-1", MessageStatus::Delivered, 1);
+    fold.restore_message("c-1", "m-1", MessageStatus::Delivered, 1, None);
     fold.restore_retired("c-1", Timestamp::from_millis(30 * HOUR));
 
     assert_eq!(fold.get("c-1"), None);

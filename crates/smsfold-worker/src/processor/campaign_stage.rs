@@ -110,20 +110,25 @@ impl Processor {
             at: update.status_at,
             previous: update.previous,
         };
-        // An update from an smsfold that did not send the previous status
-        // is counted by an entry, the way at-least-once counts every update.
-        // NOTE: updates that an at-least-once run sent twice before a crash
-        // are both counted here when the group restarts exactly-once, so
-        // the campaign's counts come out too high (docs/folds.md).
-        let keep_entry = self.campaign_message_entries || !update.previous_known;
+        // An update that may arrive twice, or one from an smsfold that did
+        // not send the previous status, is counted by an entry. Updates of
+        // an at-least-once worker may be repeated after a crash, and an
+        // exactly-once worker that takes over reads the copies too: the
+        // first copy makes the entry, so the others change nothing.
+        let keep_entry = self.campaign_message_entries || update.may_repeat || !update.previous_known;
+        let write_entry = keep_entry || fold.has_message_entries(&update.campaign_id);
+        // What the counts held for the message: its entry or, without one,
+        // its previous update.
+        let counted = if write_entry { fold.message(&update.campaign_id, &update.message_id) } else { None };
+        let counted = counted.or(update.previous);
         let change = if keep_entry { fold.record(&update_of) } else { fold.count(&update_of) };
         // A message with an entry (kept as above, or restored from a
         // changelog that had them) is counted by it, so the entry in the
         // changelog follows each change.
-        if keep_entry || fold.has_message_entries(&update.campaign_id) {
+        if write_entry {
             if let Some((status, segments)) = fold.message(&update.campaign_id, &update.message_id) {
                 let (key, value) =
-                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments);
+                    changelog::campaign_message_record(&update.campaign_id, &update.message_id, status, segments, counted);
                 self.changelog(&self.campaign_changelog, partition, key, Some(value), outputs);
             }
         }
@@ -135,13 +140,11 @@ impl Processor {
 
     /// Writes a campaign's changelog entry, with its counts, after its
     /// updates of one pack. It follows the pack's campaign message entries,
-    /// if any, so a restore ends with the counts it contains.
-    // NOTE: at-least-once commits the changelog without a transaction. If a
-    // worker stops after a pack's message entries but before this entry, a
-    // restore counts those entries on top of the last counts entry. That is
-    // right for messages counted by entries. A message counted by its
-    // previous status alone (before a switch from exactly-once) is then
-    // counted twice, and the next counts entry keeps the error.
+    /// if any, so a restore ends with the counts it contains. At least once
+    /// the changelog is written without a transaction, and a worker can stop
+    /// between a pack's message entries and this entry. A restore then moves
+    /// each of those messages from what its entry records as counted before,
+    /// on top of the last counts entry.
     fn campaign_entry(&self, fold: &CampaignFold, partition: i32, campaign_id: &str, outputs: &mut Outputs) {
         if let Some(projection) = fold.get(campaign_id) {
             let (key, value) = changelog::campaign_record(&projection);

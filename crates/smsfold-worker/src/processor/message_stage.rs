@@ -107,6 +107,7 @@ impl Processor {
                 cause_event_id: command.cause_event_id.clone(),
                 previous: message.campaign.previous,
                 previous_known: true,
+                may_repeat: false,
             };
             self.send_update(update, outputs);
         }
@@ -161,6 +162,7 @@ impl Processor {
                 cause_event_id: cause.to_owned(),
                 previous: link.previous,
                 previous_known: true,
+                may_repeat: false,
             };
             self.send_update(update, outputs);
         }
