@@ -1,6 +1,7 @@
 //! Several pipelines in one `smsfold run` process, on a real broker: the
 //! group shares the partitions among them, each commits its own
-//! transactions, and the process's HTTP views and gauges cover all of them.
+//! transactions, and the process's HTTP views and gauges cover all of them;
+//! after a restart with nothing to consume it still reports its lag.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -66,6 +67,47 @@ impl Running {
     }
 }
 
+/// Starts `smsfold run` with `pipelines` pipelines, logging JSON to `log`.
+fn start(topics: &Topics, group: &str, http: SocketAddr, pipelines: usize, log: PathBuf) -> Running {
+    let file = File::create(&log).expect("log file");
+    let child = Command::new(smsfold_binary())
+        .args(["run", "--bootstrap-servers", &smsfold_suite::bootstrap()])
+        .args(["--group-id", group, "--instance-id", "host-a", "--pipelines", &pipelines.to_string()])
+        .args(topic_flags(topics))
+        .args(["--http-addr", &http.to_string(), "--batch-max-wait-ms", "50", "--log-format", "json"])
+        .env("RUST_LOG", "warn,smsfold_worker=info,smsfold=info")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log file"))
+        .stderr(file)
+        .spawn()
+        .expect("smsfold starts");
+    Running { child: Some(child), log }
+}
+
+/// Stops the worker with SIGTERM and returns its log, checking that it
+/// exited cleanly within 30 s.
+fn stop(running: &mut Running) -> String {
+    let mut child = running.child.take().expect("the worker runs");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait for the worker") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop 30 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = running.log();
+    assert!(exit.success(), "{log}");
+    log
+}
+
+/// Returns the lines of a JSON log at `level`.
+fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| serde_json::from_str::<Value>(line).is_ok_and(|entry| entry["level"] == level)).collect()
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
@@ -84,20 +126,7 @@ async fn pipelines_share_partitions_and_views() {
     let http = free_addr();
     let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&prefix);
     std::fs::create_dir_all(&log_dir).expect("log dir");
-    let log = log_dir.join("worker.log");
-    let file = File::create(&log).expect("log file");
-    let child = Command::new(smsfold_binary())
-        .args(["run", "--bootstrap-servers", &smsfold_suite::bootstrap()])
-        .args(["--group-id", &group, "--instance-id", "host-a", "--pipelines", &PIPELINES.to_string()])
-        .args(topic_flags(&topics))
-        .args(["--http-addr", &http.to_string(), "--batch-max-wait-ms", "50", "--log-format", "json"])
-        .env("RUST_LOG", "warn,smsfold_worker=info,smsfold=info")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log file"))
-        .stderr(file)
-        .spawn()
-        .expect("smsfold starts");
-    let mut running = Running { child: Some(child), log };
+    let mut running = start(&topics, &group, http, PIPELINES, log_dir.join("worker.log"));
 
     // Each campaign's messages go accepted, sent, delivered; every fifth
     // message fails instead.
@@ -218,20 +247,12 @@ async fn pipelines_share_partitions_and_views() {
     assert!(seen.values().all(|&count| count == 1), "a change appeared twice");
 
     // SIGTERM stops every pipeline, each committing its open batch.
-    let mut child = running.child.take().expect("the worker runs");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait for the worker") {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "the worker did not stop 30 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let log = running.log();
-    assert!(exit.success(), "{log}");
+    let log = stop(&mut running);
     assert_eq!(log.matches("worker stopped").count(), PIPELINES, "{log}");
+    // A first start logs no error, though the group's first assignment may
+    // come before the broker has the topics the worker just created.
+    let errors = lines_at(&log, "ERROR");
+    assert!(errors.is_empty(), "error lines: {errors:#?}");
 
     // Every line the worker crate logs, restores included, names its pipeline.
     let unnamed: Vec<&str> = log
@@ -244,4 +265,23 @@ async fn pipelines_share_partitions_and_views() {
         })
         .collect();
     assert!(unnamed.is_empty(), "lines without a pipeline: {unnamed:#?}");
+
+    // Restarted with nothing left to consume, the worker reports its lag on
+    // the message events, counted from the offsets the group committed.
+    let mut restarted = start(&topics, &group, http, 1, log_dir.join("restarted.log"));
+    let lag_prefix = format!("smsfold_consumer_lag_records{{topic=\"{}\",", topics.message_events);
+    let started = Instant::now();
+    let lags = loop {
+        let (_, page) = http_get(http, "/metrics").unwrap_or_default();
+        let lags: Vec<String> = page.lines().filter(|line| line.starts_with(&lag_prefix)).map(str::to_owned).collect();
+        if lags.len() == PIPELINES {
+            break lags;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "lag series: {lags:?}\nmetrics:\n{page}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let log = stop(&mut restarted);
+    assert!(lags.iter().all(|line| line.ends_with(" 0")), "{lags:?}");
+    let errors = lines_at(&log, "ERROR");
+    assert!(errors.is_empty(), "error lines: {errors:#?}");
 }

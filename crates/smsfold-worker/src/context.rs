@@ -52,10 +52,13 @@ impl ClientContext for WorkerContext {
                 // offset, which a transactional commit does not report to the
                 // consumer; so count from the next offset handed to the
                 // worker up to the last stable offset (read_committed's end).
-                if *partition < 0 || stats.app_offset < 0 || stats.ls_offset < 0 {
+                // Until the worker gets a record of the partition, count from
+                // the offset the group had committed when it was assigned.
+                let position = if stats.app_offset >= 0 { stats.app_offset } else { stats.committed_offset };
+                if *partition < 0 || position < 0 || stats.ls_offset < 0 {
                     continue;
                 }
-                let lag = (stats.ls_offset - stats.app_offset).max(0);
+                let lag = (stats.ls_offset - position).max(0);
                 metrics::consumer_lag(topic, *partition, lag);
                 // The commit marker of the last transaction sits past the
                 // last record, so one record of lag means caught up.

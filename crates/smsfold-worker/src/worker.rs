@@ -454,15 +454,24 @@ impl Worker {
         let campaigns = owned(&topics.campaign_stage);
         let carriers = owned(&topics.carrier_join);
         let commands = owned(&topics.message_commands);
-        if messages != commands {
-            // Cancellations for a partition whose message events another
-            // instance owns cannot be applied here, so such a commands
-            // partition is held back. The assignor should keep the two
-            // topics' partitions together.
-            error!(
+        // Start-up checks that the two topics have the same partitions, and
+        // the range assignor gives them out together. In between they can
+        // differ: an assignment made before the broker knew a newly created
+        // commands topic lacks it, and an incremental rebalance moves one
+        // partition at a time. Records of a missing commands partition wait
+        // in the topic. A commands partition without its message events
+        // partition is held back, because its records cannot be applied here.
+        if !commands.is_subset(&messages) {
+            info!(
                 message_events = ?messages,
                 message_commands = ?commands,
-                "the message commands partitions are not assigned with the message events partitions"
+                "message commands partitions are assigned before their message events partitions; holding them back"
+            );
+        } else if commands != messages {
+            info!(
+                message_events = ?messages,
+                message_commands = ?commands,
+                "some message commands partitions are not assigned yet; their records wait until they are"
             );
         }
         let new_messages: Vec<i32> = messages.difference(&held.messages).copied().collect();
