@@ -6,18 +6,21 @@
 //! takes over folds those events again and sends the same updates a second
 //! time, so the campaign stage topic contains two copies: the first marked as
 //! possibly repeated, the second not. The campaign stage must count each
-//! message once, and a restart must restore the same counts.
+//! message once, and a restart must restore the same counts. A group that
+//! runs at-least-once and then exactly-once on real events must count every
+//! message once as well.
 
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Message};
+use serde_json::json;
 use smsfold_domain::{CampaignCounts, MessageStatus, Timestamp};
-use smsfold_suite::{create_topics, start_worker, unique, wait_until, Instance};
+use smsfold_suite::{create_topics, header_text, produce, read_topic, start_worker, unique, wait_until, Instance, Record};
 use smsfold_wire::internal::{MessageUpdatePack, MessageUpdateRecord};
 use smsfold_worker::processor::RECORD_TYPE_HEADER;
-use smsfold_worker::{Topics, WorkerConfig};
+use smsfold_worker::{Guarantee, Topics, WorkerConfig};
 use tokio::sync::watch;
 
 const CAMPAIGN: &str = "camp-switch";
@@ -113,4 +116,93 @@ async fn repeated_updates_count_once() {
 
     assert_eq!((after.count(Queued), after.count(Sent), after.count(Delivered)), (1, 1, 1));
     assert_eq!(after.messages(), 3);
+}
+
+fn event(topic: &str, key: &str, value: serde_json::Value) -> Record {
+    Record {
+        topic: topic.to_owned(),
+        key: Some(key.as_bytes().to_vec()),
+        value: value.to_string().into_bytes(),
+        content_type: Some("application/json"),
+    }
+}
+
+fn message_event(topic: &str, id: &str, kind: &str, at: i64, extra: serde_json::Value) -> Record {
+    let mut value = json!({"event_id": format!("{id}-{kind}"), "occurred_at": at, "message_id": id, "kind": kind});
+    value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    event(topic, id, value)
+}
+
+/// Returns the `may_repeat` mark of every update in the campaign stage
+/// topic. The updates of one campaign keep their order, since they share a
+/// partition.
+fn repeat_marks(topic: &str, expected: usize) -> Vec<bool> {
+    let records = read_topic(topic, expected, Duration::from_secs(10));
+    let packs = records.iter().filter(|record| header_text(record, RECORD_TYPE_HEADER).as_deref() == Some("message-updates"));
+    packs
+        .flat_map(|record| MessageUpdatePack::decode(record.payload().unwrap_or_default()).expect("a pack"))
+        .map(|update| update.may_repeat)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_to_exactly_once_counts_once() {
+    const MESSAGES: usize = 20;
+    let topics = Topics::with_prefix(&format!("{}-", unique("switch-live")));
+    create_topics(&[(&topics.message_events, 2), (&topics.campaign_events, 1)]).await;
+    let mut config = WorkerConfig::new(smsfold_suite::bootstrap());
+    config.group_id = unique("switch-live-group");
+    config.topics = topics.clone();
+    let campaign = "camp-live";
+    let started = json!({"event_id": "c1", "occurred_at": 1, "campaign_id": campaign, "kind": "started_sending", "recipients": MESSAGES});
+    let mut records = vec![event(&topics.campaign_events, campaign, started)];
+    for n in 0..MESSAGES {
+        let id = format!("live-{n:02}");
+        records.push(message_event(&topics.message_events, &id, "accepted", 10, json!({"campaign_id": campaign})));
+        records.push(message_event(&topics.message_events, &id, "sent", 20, json!({})));
+    }
+    produce(&records).await;
+
+    // At least once: every message accepted, then sent.
+    config.guarantee = Guarantee::AtLeastOnce;
+    let (shutdown, receiver) = watch::channel(false);
+    let worker = start_worker(&config, "first", &receiver);
+    let campaign_counts = |instance: &Instance| instance.projections.lock().unwrap().campaign(campaign).map(|c| c.counts);
+    let limit = Duration::from_secs(120);
+    let all_sent = |counts: Option<CampaignCounts>| counts.is_some_and(|c| c.count(MessageStatus::Sent) == MESSAGES as u64);
+    wait_until("every message to be counted as sent", limit, || all_sent(campaign_counts(&worker))).await;
+    stop(&shutdown, worker).await;
+    let first_marks = repeat_marks(&topics.campaign_stage, 1);
+    assert_eq!(first_marks.len(), 2 * MESSAGES, "an update per accepted and sent event");
+    assert!(first_marks.iter().all(|&mark| mark), "at-least-once marks every update");
+
+    // Exactly once from here: half delivered, half undelivered, then the
+    // campaign's dispatch finishes.
+    let mut records = Vec::new();
+    for n in 0..MESSAGES {
+        let outcome = if n % 2 == 0 { "delivered" } else { "undelivered" };
+        let id = format!("live-{n:02}");
+        records.push(message_event(&topics.message_events, &id, "delivery_receipt", 30, json!({"outcome": outcome})));
+    }
+    let finished = json!({"event_id": "c2", "occurred_at": 40, "campaign_id": campaign, "kind": "dispatch_finished", "dispatched": MESSAGES});
+    records.push(event(&topics.campaign_events, campaign, finished));
+    produce(&records).await;
+    config.guarantee = Guarantee::ExactlyOnce;
+    let (shutdown, receiver) = watch::channel(false);
+    let worker = start_worker(&config, "second", &receiver);
+    let completed = |instance: &Instance| {
+        let campaign = instance.projections.lock().unwrap().campaign(campaign);
+        campaign.is_some_and(|c| c.status.map(|s| s.as_str()) == Some("completed"))
+    };
+    wait_until("the campaign to complete", limit, || completed(&worker)).await;
+    let counts = campaign_counts(&worker).expect("the campaign");
+    stop(&shutdown, worker).await;
+
+    let half = (MESSAGES / 2) as u64;
+    assert_eq!(counts.count(MessageStatus::Delivered), half);
+    assert_eq!(counts.count(MessageStatus::Undelivered), half);
+    assert_eq!(counts.messages(), MESSAGES as u64);
+    let marks = repeat_marks(&topics.campaign_stage, 3 * MESSAGES);
+    assert_eq!(marks.len(), 3 * MESSAGES, "an update per receipt more");
+    assert!(marks[2 * MESSAGES..].iter().all(|&mark| !mark), "exactly-once marks no update");
 }

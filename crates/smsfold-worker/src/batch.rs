@@ -152,7 +152,20 @@ impl WorkerContext {
             return Ok(());
         }
         self.begin(&mut batch)?;
-        self.send_buffered(&mut batch)?;
+        if self.exactly_once {
+            self.send_buffered(&mut batch)?;
+        } else {
+            // Without a transaction the changelog must not get ahead of the
+            // outputs. A worker that stopped with a state durable and the
+            // outputs it caused lost would restore that state, fold the
+            // events again, find nothing changed and never send them. So the
+            // outputs are acknowledged before the changelog entries go out.
+            let packs = batch.updates.drain();
+            self.send(packs)?;
+            committer::settle_timed(&self.producer, COMMIT_TIMEOUT)?;
+            let entries = batch.changelog.drain();
+            self.send(entries)?;
+        }
         // A failed delivery fails the commit; the error names its topic.
         committer::settle_timed(&self.producer, COMMIT_TIMEOUT)?;
         let offsets = batch.offsets_list();
@@ -201,7 +214,12 @@ impl WorkerContext {
     /// Sends the batch's update packs and changelog entries.
     fn send_buffered(&self, batch: &mut OpenBatch) -> Result<(), String> {
         let packs = batch.updates.drain();
-        for output in packs.into_iter().chain(batch.changelog.drain()) {
+        let entries = batch.changelog.drain();
+        self.send(packs.into_iter().chain(entries))
+    }
+
+    fn send(&self, outputs: impl IntoIterator<Item = Output>) -> Result<(), String> {
+        for output in outputs {
             publisher::send(&self.producer, output)
                 .map_err(|(topic, error)| format!("could not send to {topic}: {error}"))?;
         }

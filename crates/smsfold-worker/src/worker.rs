@@ -8,8 +8,9 @@
 //! state is restored from the changelogs, and the consumer goes back to the
 //! committed offsets, so the work is redone from the last committed point.
 //!
-//! At-least-once: a batch's offsets are committed after the broker
-//! acknowledged every output; after a crash some outputs appear twice.
+//! At-least-once: a batch's changelog entries are written once the broker
+//! has acknowledged its outputs, and its offsets once it has acknowledged
+//! the entries too; after a crash some outputs appear twice.
 //!
 //! Partitions newly assigned to the worker are restored from their changelog
 //! partitions before any of their records is applied; the open batch is
