@@ -190,11 +190,16 @@ async fn switch_to_exactly_once_counts_once() {
     config.guarantee = Guarantee::ExactlyOnce;
     let (shutdown, receiver) = watch::channel(false);
     let worker = start_worker(&config, "second", &receiver);
-    let completed = |instance: &Instance| {
+    // A sent message counts as settled, so the campaign may complete
+    // before the receipts are folded: wait for the outcomes as well.
+    let done = |instance: &Instance| {
         let campaign = instance.projections.lock().unwrap().campaign(campaign);
-        campaign.is_some_and(|c| c.status.map(|s| s.as_str()) == Some("completed"))
+        campaign.is_some_and(|c| {
+            let outcomes = c.counts.count(MessageStatus::Delivered) + c.counts.count(MessageStatus::Undelivered);
+            c.status.map(|s| s.as_str()) == Some("completed") && outcomes == MESSAGES as u64
+        })
     };
-    wait_until("the campaign to complete", limit, || completed(&worker)).await;
+    wait_until("the campaign to complete with every outcome", limit, || done(&worker)).await;
     let counts = campaign_counts(&worker).expect("the campaign");
     stop(&shutdown, worker).await;
 
