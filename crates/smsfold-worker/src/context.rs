@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Statistics};
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::batch::OpenBatch;
 use crate::committer::Inflight;
@@ -44,7 +46,39 @@ impl WorkerContext {
     }
 }
 
+/// Text of librdkafka's messages when a member joins under an instance id
+/// whose previous member has not left the group yet.
+const UNRELEASED_INSTANCE: &str = "instance ID is still used by another member";
+
 impl ClientContext for WorkerContext {
+    /// Logs librdkafka's messages as rdkafka does, but a rejoin under an
+    /// unreleased instance id at debug level: librdkafka calls it fatal,
+    /// and the worker joins again and logs a warning of its own.
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if message.contains(UNRELEASED_INSTANCE) {
+            debug!(target: "librdkafka", "librdkafka: {facility} {message}");
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                error!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", "librdkafka: {facility} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", "librdkafka: {facility} {message}"),
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", "librdkafka: {facility} {message}"),
+        }
+    }
+
+    /// Logs a client error, but an unreleased instance id at debug level
+    /// (see [`log`](Self::log)).
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnreleasedInstanceId) {
+            debug!(target: "librdkafka", "librdkafka: {error}: {reason}");
+        } else {
+            error!(target: "librdkafka", "librdkafka: {error}: {reason}");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {

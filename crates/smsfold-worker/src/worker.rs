@@ -9,8 +9,8 @@
 //! committed offsets, so the work is redone from the last committed point.
 //!
 //! At-least-once: a batch's changelog entries are written once the broker
-//! has acknowledged its outputs, and its offsets once it has acknowledged
-//! the entries too; after a crash some outputs appear twice.
+//! has acknowledged its outputs, and its offsets are committed once the
+//! entries are acknowledged too. After a crash some outputs appear twice.
 //!
 //! Partitions newly assigned to the worker are restored from their changelog
 //! partitions before any of their records is applied; the open batch is
@@ -337,6 +337,10 @@ impl Worker {
                     );
                     metrics::rejoin_attempted();
                     let _ = consumer.context().finish_inflight();
+                    // NOTE: rdkafka logs an error when it closes this
+                    // consumer, whose group membership failed, on drop. The
+                    // context logs librdkafka's own fatal error at debug
+                    // level, but that line of rdkafka's stays at each try.
                     drop(consumer);
                     tokio::select! {
                         _ = shutdown.changed() => {}
