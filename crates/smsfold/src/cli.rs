@@ -109,6 +109,10 @@ pub struct CommonArgs {
 
 #[derive(Debug, Args)]
 pub struct TopicArgs {
+    /// Put before the default name of every topic not named by its own
+    /// setting, e.g. staging- for staging-message-events (none by default)
+    #[arg(long, env = "SMSFOLD_TOPIC_PREFIX", value_name = "PREFIX")]
+    pub topic_prefix: Option<String>,
     /// Input topic of message events, keyed by message id [default: message-events]
     #[arg(long, env = "SMSFOLD_TOPIC_MESSAGE_EVENTS", value_name = "TOPIC")]
     pub message_events_topic: Option<String>,

@@ -56,6 +56,8 @@ pub struct TopicSettings {
     pub campaign_stage: Option<String>,
     pub message_commands: Option<String>,
     pub carrier_join: Option<String>,
+    /// Put before the default name of every topic not named here.
+    pub prefix: Option<String>,
 }
 
 /// A configuration file that was read and checked.

@@ -18,7 +18,7 @@ use clap::ArgMatches;
 use rdkafka::error::KafkaError;
 use smsfold_smpp::StateTable;
 use smsfold_wire::Format;
-use smsfold_worker::{GroupProtocol, Guarantee, WorkerConfig};
+use smsfold_worker::{GroupProtocol, Guarantee, Topics, WorkerConfig};
 
 use crate::cli::{CommonArgs, GroupProtocolArg, GuaranteeArg, LogFormat, OutputFormat, WorkerArgs};
 use crate::config_file::{self, FileSettings};
@@ -140,6 +140,7 @@ pub fn resolve(
     for ((slot, value), (arg_id, setting)) in topic_values.into_iter().zip(TOPIC_ARGS) {
         overlay.apply_arg(slot, value, setting, arg_id);
     }
+    overlay.apply_arg(&mut settings.topics.prefix, &topics.topic_prefix, "topics.prefix", "topic_prefix");
     if let Some(worker) = worker {
         overlay.apply(&mut settings.group_id, &worker.group_id, "group_id");
         overlay.apply(&mut settings.instance_id, &worker.instance_id, "instance_id");
@@ -250,6 +251,13 @@ impl Resolved {
         if self.settings.shutdown_timeout_ms == Some(0) {
             return Err(self.invalid("shutdown_timeout_ms", "is 0; set a positive time in milliseconds, e.g. 30000"));
         }
+        if let Some(prefix) = &self.settings.topics.prefix {
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if !prefix.chars().all(legal) {
+                let problem = format!("{prefix:?} has characters Kafka does not allow in a topic name; use a-z, A-Z, 0-9, '.', '_' and '-'");
+                return Err(self.invalid("topics.prefix", problem));
+            }
+        }
         for key in self.settings.kafka.keys() {
             let setting = format!("kafka.{key}");
             if key.is_empty() {
@@ -314,6 +322,9 @@ impl Resolved {
         set(&mut config.replication_factor, &settings.replication_factor);
         config.http_addr = Some(settings.http_addr.unwrap_or(DEFAULT_HTTP_ADDR));
         let topics = &settings.topics;
+        if let Some(prefix) = &topics.prefix {
+            config.topics = Topics::with_prefix(prefix);
+        }
         set(&mut config.topics.message_events, &topics.message_events);
         set(&mut config.topics.campaign_events, &topics.campaign_events);
         set(&mut config.topics.message_changes, &topics.message_changes);
@@ -341,8 +352,14 @@ impl Resolved {
     /// shown as `***`, in the order of docs/configuration.md.
     pub fn rows(&self, config: &WorkerConfig) -> Vec<Row> {
         let mut rows = Vec::new();
+        // A topic named by the prefix comes from where the prefix does.
+        let prefix_origin = self.settings.topics.prefix.as_ref().map(|_| self.origin("topics.prefix"));
         let mut row = |key: &str, value: Option<toml::Value>| {
-            rows.push(Row { key: key.to_owned(), value: value.map(|v| v.to_string()), origin: self.origin(key) });
+            let origin = match (self.origin(key), &prefix_origin) {
+                (Origin::Default, Some(prefix)) if key.starts_with("topics.") => prefix.clone(),
+                (origin, _) => origin,
+            };
+            rows.push(Row { key: key.to_owned(), value: value.map(|v| v.to_string()), origin });
         };
         row("bootstrap_servers", Some(text(&config.bootstrap_servers)));
         row("group_id", Some(text(&config.group_id)));
@@ -362,6 +379,7 @@ impl Resolved {
         row("shutdown_timeout_ms", Some(integer(self.shutdown_timeout().as_millis())));
         row("log_format", Some(text(log_format_name(self.log_format()))));
         // New WorkerConfig fields: one `row(...)` line each.
+        row("topics.prefix", self.settings.topics.prefix.as_deref().map(text));
         for (setting, topic) in config.topics.named() {
             row(setting, Some(text(topic)));
         }

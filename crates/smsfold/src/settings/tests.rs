@@ -79,6 +79,29 @@ fn topic_flag_named_as_setting() {
 }
 
 #[test]
+fn topic_prefix_names_unset_topics() {
+    let file = config_file("bootstrap_servers = \"127.0.0.1:19092\"\n[topics]\nprefix = \"stg-\"\n");
+    let resolved = resolve_config(&["--config", file.arg(), "--dead-letter-topic", "dlq"], &[]).unwrap();
+    let config = resolved.worker_config().unwrap();
+    let rows = resolved.rows(&config);
+
+    assert_eq!(config.topics.message_events, "stg-message-events");
+    assert_eq!(config.topics.campaign_stage, "stg-smsfold-campaign-stage");
+    assert_eq!(config.topics.dead_letter, "dlq");
+    let origin = |key: &str| rows.iter().find(|row| row.key == key).map(|row| row.origin.clone());
+    assert_eq!(origin("topics.message_events"), Some(Origin::File(file.0.clone())));
+    assert_eq!(origin("topics.dead_letter"), Some(Origin::Flag("--dead-letter-topic".to_owned())));
+}
+
+#[test]
+fn invalid_topic_prefix_named() {
+    let error = resolve_config(&["--bootstrap-servers", "127.0.0.1:19092", "--topic-prefix", "a/b"], &[]).unwrap_err();
+
+    assert!(error.to_string().starts_with("invalid setting topics.prefix (from --topic-prefix)"), "{error}");
+    assert!(error.to_string().contains("\"a/b\""), "{error}");
+}
+
+#[test]
 fn kafka_properties_layered_per_key() {
     let file = config_file(
         "bootstrap_servers = \"127.0.0.1:19092\"\n[kafka]\n\"security.protocol\" = \"SSL\"\n\"sasl.username\" = \"file\"\n\"client.id\" = \"file\"\n",
