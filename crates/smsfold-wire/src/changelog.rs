@@ -139,6 +139,22 @@ pub fn campaign_message_record(
     (campaign_message_key(campaign_id, MessageKey::of(message_id)), value.encode_to_vec())
 }
 
+/// Returns the value a batch keeps when it writes `later` under a key that
+/// it wrote `earlier` under, or `None` to keep `later` as it is. A campaign
+/// message entry keeps the counted state of the batch's first write: that is
+/// what the counts entry of the batch before holds, and a restore that finds
+/// no counts entry after this one moves the message from there.
+pub fn combine_rewrite(key: &[u8], earlier: &[u8], later: &[u8]) -> Option<Vec<u8>> {
+    if key.first() != Some(&CAMPAIGN_MESSAGE_TAG) {
+        return None;
+    }
+    let earlier = internal::CampaignMessageState::decode(earlier).ok()?;
+    let mut later = internal::CampaignMessageState::decode(later).ok()?;
+    later.counted_status = earlier.counted_status;
+    later.counted_segments = earlier.counted_segments;
+    Some(later.encode_to_vec())
+}
+
 /// Returns the key of a campaign entry, for a tombstone.
 pub fn campaign_key(campaign_id: &str) -> Vec<u8> {
     tagged(CAMPAIGN_TAG, &[campaign_id])
@@ -453,6 +469,26 @@ mod tests {
             };
             assert_eq!(decoded, Some(expected));
         }
+    }
+
+    #[test]
+    fn rewrite_keeps_first_counted() {
+        let queued = Some((MessageStatus::Queued, 1));
+        let (key, earlier) = campaign_message_record("c-1", "m-1", MessageStatus::Sending, 1, queued);
+        let (_, later) = campaign_message_record("c-1", "m-1", MessageStatus::Sent, 2, Some((MessageStatus::Sending, 1)));
+
+        let combined = combine_rewrite(&key, &earlier, &later).expect("a campaign message entry");
+
+        let expected = ChangelogEntry::CampaignMessage {
+            campaign_id: "c-1".to_owned(),
+            message_id: "m-1".to_owned(),
+            status: MessageStatus::Sent,
+            segments: 2,
+            counted: queued,
+        };
+        assert_eq!(decode(&key, Some(&combined)).unwrap(), Some(expected));
+        let (cancellation, value) = cancellation_record("c-1", "e-1", Timestamp::from_millis(1));
+        assert_eq!(combine_rewrite(&cancellation, &value, &value), None);
     }
 
     #[test]

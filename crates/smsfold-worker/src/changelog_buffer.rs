@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use smsfold_wire::changelog;
+
 use crate::output::Output;
 
 /// Changelog writes of the open batch, the last per topic, partition and key.
@@ -24,10 +26,18 @@ impl ChangelogBuffer {
     /// Keeps `output` as the entry of its key, replacing an earlier one. An
     /// output without a partition or key is no changelog entry and is kept
     /// under an empty key of partition -1, so it is still sent.
+    /// A rewrite of a key may carry over part of the earlier value (see
+    /// `changelog::combine_rewrite`).
     pub fn put(&mut self, output: Output) {
         self.writes += 1;
         let key = (output.topic, output.partition.unwrap_or(-1), output.key.unwrap_or_default());
-        self.entries.insert(key, (self.writes, output.payload));
+        let mut payload = output.payload;
+        if let (Some(later), Some((_, Some(earlier)))) = (&payload, self.entries.get(&key)) {
+            if let Some(combined) = changelog::combine_rewrite(&key.2, earlier, later) {
+                payload = Some(combined);
+            }
+        }
+        self.entries.insert(key, (self.writes, payload));
     }
 
     /// Forgets every entry, for an aborted batch.

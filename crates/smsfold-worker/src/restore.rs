@@ -594,6 +594,70 @@ mod tests {
     }
 
     #[test]
+    fn lost_counts_entry_after_rewritten_entries() {
+        use smsfold_domain::{CampaignFold, MessageStatus, MessageUpdate};
+
+        use crate::changelog_buffer::ChangelogBuffer;
+        use crate::output::Output;
+
+        let put = |buffer: &mut ChangelogBuffer, (key, value): (Vec<u8>, Vec<u8>)| {
+            buffer.put(Output { topic: "log".to_owned(), partition: Some(0), key: Some(key), payload: Some(value), headers: None });
+        };
+        // Records an update at least once and writes its entry, as the
+        // campaign stage does, into the batch's buffer.
+        let record = |fold: &mut CampaignFold,
+                      buffer: &mut ChangelogBuffer,
+                      message_id: &'static str,
+                      status: MessageStatus,
+                      previous: Option<MessageStatus>| {
+            let update = MessageUpdate {
+                campaign_id: "c-1",
+                message_id,
+                status,
+                segments: 2,
+                at: Timestamp::from_millis(1),
+                previous: previous.map(|status| (status, 2)),
+            };
+            let counted = fold.message("c-1", message_id).or(update.previous);
+            fold.record(&update);
+            let (status, segments) = fold.message("c-1", message_id).expect("an entry");
+            put(buffer, changelog::campaign_message_record("c-1", message_id, status, segments, counted));
+        };
+        let drain = |buffer: &mut ChangelogBuffer| -> Vec<Record> {
+            buffer.drain().into_iter().map(|output| (output.key.unwrap_or_default(), output.payload)).collect()
+        };
+        use MessageStatus::{Accepted, Queued, Sending, Sent};
+        let mut fold = CampaignFold::new();
+        let mut buffer = ChangelogBuffer::default();
+        // The first batch commits: m-1 and m-2 accepted, then the counts.
+        record(&mut fold, &mut buffer, "m-1", Accepted, None);
+        record(&mut fold, &mut buffer, "m-2", Accepted, None);
+        put(&mut buffer, changelog::campaign_record(&fold.get("c-1").expect("the campaign")));
+        let mut records = drain(&mut buffer);
+        // The second batch moves m-1 three times and writes m-3 twice; the
+        // worker stops before its counts entry is stored.
+        record(&mut fold, &mut buffer, "m-1", Queued, Some(Accepted));
+        record(&mut fold, &mut buffer, "m-1", Sending, Some(Queued));
+        record(&mut fold, &mut buffer, "m-3", Accepted, None);
+        record(&mut fold, &mut buffer, "m-1", Sent, Some(Sending));
+        record(&mut fold, &mut buffer, "m-3", Queued, Some(Accepted));
+        let second = drain(&mut buffer);
+        assert_eq!(second.len(), 2, "one entry per message");
+        records.extend(second);
+
+        let mut restored = Restored::default();
+        for (key, value) in &records {
+            apply_record(&mut restored, Stage::Campaign, 0, key, value.as_deref());
+        }
+
+        let counts = fold.get("c-1").expect("the campaign").counts;
+        let restored_counts = restored.campaigns.get(&0).and_then(|fold| fold.get("c-1")).map(|c| c.counts);
+        assert_eq!(restored_counts, Some(counts));
+        assert_eq!((counts.count(Accepted), counts.count(Queued), counts.count(Sent)), (1, 1, 1));
+        assert_eq!(counts.segments, 6);
+    }
+
+    #[test]
     fn restored_link_matches_receipt() {
         let first_send = link("4F2A", "m-1", 1);
         let second_send = link("4F2A", "m-2", 5);

@@ -142,9 +142,11 @@ impl Processor {
     /// updates of one pack. It follows the pack's campaign message entries,
     /// if any, so a restore ends with the counts it contains. At least once
     /// the changelog is written without a transaction, and a worker can stop
-    /// between a pack's message entries and this entry. A restore then moves
+    /// between a batch's message entries and this entry. A restore then moves
     /// each of those messages from what its entry records as counted before,
-    /// on top of the last counts entry.
+    /// on top of the last counts entry. The batch writes each key once, and
+    /// a rewritten entry keeps the counted state of its first write
+    /// (`changelog::combine_rewrite`).
     fn campaign_entry(&self, fold: &CampaignFold, partition: i32, campaign_id: &str, outputs: &mut Outputs) {
         if let Some(projection) = fold.get(campaign_id) {
             let (key, value) = changelog::campaign_record(&projection);
