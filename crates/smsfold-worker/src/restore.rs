@@ -176,6 +176,8 @@ fn restore_topic(
 /// beyond the LSO, and a restore that stopped there would miss them. Such a
 /// transaction ends when its owner restarts (init_transactions aborts it)
 /// or when `transaction.timeout.ms` passes, so the wait is bounded.
+// NOTE: a transaction that the broker no longer ends (a hanging
+// transaction) keeps the restore waiting forever; it only warns, every minute.
 fn wait_until_stable(
     probe: &BaseConsumer<RestoreContext>,
     committed: &BaseConsumer<RestoreContext>,
@@ -184,6 +186,7 @@ fn wait_until_stable(
 ) -> Result<i64, WorkerError> {
     let timeout = Duration::from_secs(30);
     let started = Instant::now();
+    let mut last_warning = None;
     loop {
         // The probe reads uncommitted, so its "high" is the high watermark;
         // the read_committed consumer's "high" is the LSO. A just-created
@@ -203,7 +206,19 @@ fn wait_until_stable(
         if stable >= high {
             return Ok(high);
         }
-        if started.elapsed() >= Duration::from_secs(2) {
+        let waited = started.elapsed();
+        let warn_due = last_warning.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(60));
+        if waited >= Duration::from_secs(60) && warn_due {
+            last_warning = Some(Instant::now());
+            warn!(
+                topic,
+                partition,
+                stable,
+                seconds = waited.as_secs(),
+                "an open transaction has held the changelog back longer than the transaction timeout; if it never \
+                 ends, find and abort it with kafka-transactions.sh find-hanging and abort"
+            );
+        } else if waited >= Duration::from_secs(2) {
             info!(topic, partition, stable, high, "waiting for an open transaction on the changelog to end");
         }
         std::thread::sleep(Duration::from_millis(200));
