@@ -218,6 +218,7 @@ impl WorkerContext {
         self.send(packs.into_iter().chain(entries))
     }
 
+    /// Hands outputs to the producer, stopping at the first that fails.
     fn send(&self, outputs: impl IntoIterator<Item = Output>) -> Result<(), String> {
         for output in outputs {
             publisher::send(&self.producer, output)

@@ -571,7 +571,7 @@ fn restore_message_moves_what_was_counted() {
     fold.restore_counts(CAMPAIGN, counts(&[(MessageStatus::Queued, 2)], 2, 0));
 
     fold.restore_message(CAMPAIGN, "SM1", MessageStatus::Sent, 1, Some((MessageStatus::Queued, 1)));
-    // SM2 moves from its entry, whatever the record says was counted.
+    // SM2 moves from its entry, whatever the record lists as counted.
     fold.restore_message(CAMPAIGN, "SM2", MessageStatus::Sent, 1, Some((MessageStatus::Accepted, 1)));
 
     assert_eq!(counts_of(&fold), counts(&[(MessageStatus::Sent, 2)], 2, 2));
